@@ -1,0 +1,18 @@
+"""One error type for bad input: it becomes one line on stderr and exit code 2."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+class InputError(Exception):
+    """A problem with something the user gave us (file, field, option).
+
+    The message is a single line: where (file, row or field) and what was expected.
+    The CLI prints it as ``arsim: error: <message>`` and exits with code 2.
+    """
+
+    def __init__(self, where: str | Path, problem: str) -> None:
+        self.where = str(where)
+        self.problem = problem
+        super().__init__(f"{self.where}: {problem}")
