@@ -1,0 +1,270 @@
+"""Temporal flicker of the displayed output: warping error, frame difference, luminance flicker.
+
+Warping error (Lai et al. 2018, "Learning Blind Video Temporal Consistency"): the output of
+frame t is warped back onto frame t−1 with optical flow computed on the *input* frames, and
+compared with the output of frame t−1 where the flow is trustworthy:
+
+    E = Σ_x M(x)·‖O_prev(x) − W(O_cur)(x)‖² / Σ_x M(x)
+
+- Images are downscaled so the longer side is ≤ ``max_side`` (320 px by default); the
+  inputs and outputs of a pair are resized to the same size. Flow is in pixels of that
+  downscaled image, and the mask thresholds below apply in those units.
+- Flow: OpenCV DIS, preset FAST, on the grey (Rec. 601, OpenCV's RGB2GRAY) input frames;
+  forward flow f (prev → cur) and backward flow b (cur → prev).
+- W(O_cur)(x) = O_cur(x + f(x)) (bilinear); b̃(x) = b(x + f(x)).
+- M(x) = 1 where x + f(x) lands inside the image, and x is not occluded
+  (|f + b̃|² ≤ 0.01(|f|² + |b̃|²) + 0.5) and not on a motion boundary
+  (|∇b̃_u|² + |∇b̃_v|² ≤ 0.01|b̃|² + 0.002, central differences).
+- ‖·‖² is the squared difference on [0, 1] RGB averaged over the three channels (the
+  mean, not the sum, so E reads as a per-channel mean squared error).
+
+Input-normalised frame difference: mean|O_cur − O_prev| / max(mean|I_cur − I_prev|, 1/255),
+means over all pixels and channels on [0, 1] RGB. ≈ 1 means the output changes as much as
+the scene; ≫ 1 means the output changes more than the input (flicker). The 1/255 floor (one
+grey level) keeps a static scene from dividing by zero while still scoring a flickering output
+on a still input as large.
+
+Luminance flicker of a series L_0..L_n of mean output luma (Rec. 709 weights on the
+gamma-encoded [0, 1] RGB values): mean over t of |L_{t+1} − 2·L_t + L_{t−1}|. The second
+difference ignores steady fades and scene brightness trends and responds to back-and-forth
+pumping; it needs at least three samples.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+REC709 = np.array([0.2126, 0.7152, 0.0722], dtype=np.float32)
+# The four thresholds of the occlusion and motion-boundary tests (Ruder et al. 2016).
+OCCLUSION_REL, OCCLUSION_ABS = 0.01, 0.5
+BOUNDARY_REL, BOUNDARY_ABS = 0.01, 0.002
+FRAME_DIFF_FLOOR = 1.0 / 255.0
+
+
+@dataclass(frozen=True)
+class WarpResult:
+    """Warping error of one frame pair.
+
+    ``error`` is NaN when no pixel passes the mask (e.g. a scene cut); ``error_map`` is the
+    per-pixel error at the analysis size, 0 where the mask rejects the pixel; ``mask`` is the
+    boolean validity mask M at that size.
+    """
+
+    error: float
+    mask_fraction: float
+    error_map: np.ndarray
+    mask: np.ndarray
+
+
+@dataclass(frozen=True)
+class _PreparedPair:
+    """One input/output pair at the analysis size: grey uint8 input, float32 [0,1] RGB output."""
+
+    grey: np.ndarray
+    output: np.ndarray
+
+
+def _to_unit_rgb(rgb: np.ndarray) -> np.ndarray:
+    """Float32 RGB on [0, 1] from uint8 (0..255) or float (already 0..1) pixels."""
+    if rgb.dtype == np.uint8:
+        return rgb.astype(np.float32) * np.float32(1.0 / 255.0)
+    return rgb.astype(np.float32, copy=False)
+
+
+def _to_uint8(rgb: np.ndarray) -> np.ndarray:
+    if rgb.dtype == np.uint8:
+        return rgb
+    return np.clip(np.rint(np.asarray(rgb, dtype=np.float32) * 255.0), 0, 255).astype(np.uint8)
+
+
+def analysis_size(height: int, width: int, max_side: int) -> tuple[int, int]:
+    """(width, height) after downscaling so the longer side is ≤ ``max_side`` (never upscaled)."""
+    scale = min(1.0, max_side / max(height, width))
+    return max(1, round(width * scale)), max(1, round(height * scale))
+
+
+def _resize(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    if (image.shape[1], image.shape[0]) == size:
+        return image
+    return cv2.resize(image, size, interpolation=cv2.INTER_AREA)
+
+
+def _prepare(input_rgb: np.ndarray, output_rgb: np.ndarray, max_side: int) -> _PreparedPair:
+    size = analysis_size(input_rgb.shape[0], input_rgb.shape[1], max_side)
+    grey = cv2.cvtColor(_resize(_to_uint8(input_rgb), size), cv2.COLOR_RGB2GRAY)
+    output = _resize(_to_unit_rgb(output_rgb), size)
+    return _PreparedPair(grey=grey, output=output)
+
+
+def _squared_norm(vectors: np.ndarray, weight: float = 1.0) -> np.ndarray:
+    """weight·Σ_c v_c² per pixel of an H×W×C float32 array (cv2.transform: ~8× einsum's speed)."""
+    channels = vectors.shape[2]
+    return cv2.transform(vectors * vectors, np.full((1, channels), weight, dtype=np.float32))
+
+
+class _FlowWarper:
+    """Holds one DIS instance and the pixel grid for the current size (both reused per call)."""
+
+    def __init__(self) -> None:
+        self._dis = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_FAST)
+        self._grid: tuple[np.ndarray, np.ndarray] | None = None
+
+    def _pixel_grid(self, height: int, width: int) -> tuple[np.ndarray, np.ndarray]:
+        if self._grid is None or self._grid[0].shape != (height, width):
+            xs, ys = np.meshgrid(
+                np.arange(width, dtype=np.float32), np.arange(height, dtype=np.float32)
+            )
+            self._grid = (xs, ys)
+        return self._grid
+
+    def compare(self, prev: _PreparedPair, cur: _PreparedPair) -> WarpResult:
+        forward = self._dis.calc(prev.grey, cur.grey, None)
+        backward = self._dis.calc(cur.grey, prev.grey, None)
+        height, width = prev.grey.shape
+        xs, ys = self._pixel_grid(height, width)
+        map_x = xs + forward[..., 0]
+        map_y = ys + forward[..., 1]
+
+        warped = cv2.remap(cur.output, map_x, map_y, cv2.INTER_LINEAR, cv2.BORDER_REPLICATE)
+        back_at_target = cv2.remap(backward, map_x, map_y, cv2.INTER_LINEAR, cv2.BORDER_REPLICATE)
+
+        inside = (map_x >= 0) & (map_x <= width - 1) & (map_y >= 0) & (map_y <= height - 1)
+        forward_sq = _squared_norm(forward)
+        back_sq = _squared_norm(back_at_target)
+        not_occluded = _squared_norm(forward + back_at_target) <= (
+            OCCLUSION_REL * (forward_sq + back_sq) + OCCLUSION_ABS
+        )
+        grad_sq = np.zeros((height, width), dtype=np.float32)
+        for axis_dx, axis_dy in ((1, 0), (0, 1)):
+            # ksize=1 with scale 0.5 is the central difference in flow pixels per pixel.
+            grad = cv2.Sobel(back_at_target, cv2.CV_32F, axis_dx, axis_dy, ksize=1, scale=0.5)
+            grad_sq += _squared_norm(grad)
+        not_boundary = grad_sq <= BOUNDARY_REL * back_sq + BOUNDARY_ABS
+        mask = inside & not_occluded & not_boundary
+
+        pixel_error = _squared_norm(prev.output - warped, weight=1.0 / prev.output.shape[2])
+        error_map = np.where(mask, pixel_error, np.float32(0.0))
+        valid = int(np.count_nonzero(mask))
+        error = float(np.sum(error_map, dtype=np.float64) / valid) if valid else float("nan")
+        return WarpResult(
+            error=error, mask_fraction=valid / mask.size, error_map=error_map, mask=mask
+        )
+
+
+_thread_warpers = threading.local()
+
+
+def _warper_for_this_thread() -> _FlowWarper:
+    # A DIS instance keeps per-call state, so each thread gets its own.
+    warper = getattr(_thread_warpers, "warper", None)
+    if warper is None:
+        warper = _thread_warpers.warper = _FlowWarper()
+    return warper
+
+
+def warp_error(
+    in_prev: np.ndarray,
+    in_cur: np.ndarray,
+    out_prev: np.ndarray,
+    out_cur: np.ndarray,
+    *,
+    max_side: int = 320,
+) -> WarpResult:
+    """Warping error of ``out_cur`` against ``out_prev``, with flow from the input frames.
+
+    Frames are H×W×3 RGB, uint8 or float on [0, 1]; outputs may differ in size from the
+    inputs (they are resized to the same analysis size).
+    """
+    prev = _prepare(in_prev, out_prev, max_side)
+    cur = _prepare(in_cur, out_cur, max_side)
+    return _warper_for_this_thread().compare(prev, cur)
+
+
+def frame_diff(
+    in_prev: np.ndarray, in_cur: np.ndarray, out_prev: np.ndarray, out_cur: np.ndarray
+) -> float:
+    """Input-normalised frame difference (definition in the module docstring)."""
+    output_change = float(np.mean(np.abs(_to_unit_rgb(out_cur) - _to_unit_rgb(out_prev))))
+    input_change = float(np.mean(np.abs(_to_unit_rgb(in_cur) - _to_unit_rgb(in_prev))))
+    return output_change / max(input_change, FRAME_DIFF_FLOOR)
+
+
+def mean_luminance(rgb: np.ndarray) -> float:
+    """Mean Rec. 709 luma of an RGB image on [0, 1] (uint8 input is scaled by 1/255)."""
+    unit = _to_unit_rgb(rgb)
+    return float(np.mean(unit.reshape(-1, 3) @ REC709, dtype=np.float64))
+
+
+def luminance_flicker(luminance: Sequence[float]) -> float | None:
+    """Mean absolute second difference of a luminance series; None below three samples."""
+    if len(luminance) < 3:
+        return None
+    series = np.asarray(luminance, dtype=np.float64)
+    return float(np.mean(np.abs(np.diff(series, n=2))))
+
+
+class FlickerMeter:
+    """Streaming flicker measurement over the displayed frames of a run.
+
+    Call :meth:`add` once per new displayed result with the camera frame it came from;
+    each call compares with the previously added pair. A change of frame size starts a new
+    sequence (no comparison across it).
+    """
+
+    def __init__(self, *, max_side: int = 320) -> None:
+        self.max_side = max_side
+        self._warper = _FlowWarper()
+        self._prev: _PreparedPair | None = None
+        self._prev_input: np.ndarray | None = None
+        self._warp_errors: list[float] = []
+        self._mask_fractions: list[float] = []
+        self._frame_diffs: list[float] = []
+        self._luminance: list[float] = []
+        self._last_t = float("-inf")
+
+    def add(self, t: float, input_rgb: np.ndarray, output_rgb: np.ndarray) -> float | None:
+        """Record one displayed pair; return its warp error (None for the first or no valid pixel).
+
+        ``t`` is the display time; pairs must come in display order.
+        """
+        if t < self._last_t:
+            raise ValueError(f"display time {t} is before the previous one ({self._last_t})")
+        self._last_t = t
+        cur = _prepare(input_rgb, output_rgb, self.max_side)
+        # Small input copy for the frame difference, at the same analysis size as the output.
+        cur_input = _resize(_to_unit_rgb(input_rgb), (cur.grey.shape[1], cur.grey.shape[0]))
+        self._luminance.append(mean_luminance(cur.output))
+        prev, prev_input = self._prev, self._prev_input
+        self._prev, self._prev_input = cur, cur_input
+        if prev is None or prev_input is None or prev.grey.shape != cur.grey.shape:
+            return None
+        self._frame_diffs.append(frame_diff(prev_input, cur_input, prev.output, cur.output))
+        result = self._warper.compare(prev, cur)
+        self._mask_fractions.append(result.mask_fraction)
+        if np.isnan(result.error):
+            return None
+        self._warp_errors.append(result.error)
+        return result.error
+
+    @property
+    def last_luminance(self) -> float | None:
+        """Mean luma of the most recently added output (None before the first)."""
+        return self._luminance[-1] if self._luminance else None
+
+    def summary(self) -> dict:
+        """``metrics.flicker`` of ``report.json`` plus ``last_luminance`` and ``mask_fraction``."""
+        errors = np.asarray(self._warp_errors, dtype=np.float64)
+        has_errors = errors.size > 0
+        return {
+            "warp_error": float(errors.mean()) if has_errors else None,
+            "warp_error_p95": float(np.percentile(errors, 95)) if has_errors else None,
+            "frame_diff": float(np.mean(self._frame_diffs)) if self._frame_diffs else None,
+            "luminance_flicker": luminance_flicker(self._luminance),
+            "mask_fraction": float(np.mean(self._mask_fractions)) if self._mask_fractions else None,
+            "last_luminance": self.last_luminance,
+        }
