@@ -8,8 +8,8 @@ not change ``passed``. A budget whose limit is None is skipped the same way.
 Default limits and why:
 - ``min_display_fps`` 15 and ``max_latency_p95_ms`` 66: the AR fluency budget of the seed
   study (≥ 15 FPS, ≤ 66 ms motion-to-photon).
-- ``max_jank_pct`` 10: jank is an interval longer than the camera interval plus one display
-  refresh (metrics/timing.py). Isolated hitches (a thermal step, an app event) stay well
+- ``max_jank_pct`` 10: jank is an interval longer than the run's own cadence (median
+  interval, at least the camera interval) plus one display refresh (metrics/timing.py). Isolated hitches (a thermal step, an app event) stay well
   under 10 %, while a pipeline that routinely misses the camera cadence shows them in most
   intervals; at 15 FPS, 10 % is a visible stutter about every 0.7 s, the most we accept.
 - ``max_flicker`` 0.002 (warping error, metrics/flicker.py): measured on camera-like 640×360
