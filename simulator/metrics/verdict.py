@@ -9,9 +9,10 @@ Default limits and why:
 - ``min_display_fps`` 15 and ``max_latency_p95_ms`` 66: the AR fluency budget of the seed
   study (≥ 15 FPS, ≤ 66 ms motion-to-photon).
 - ``max_jank_pct`` 10: jank is an interval longer than the run's own cadence (median
-  interval, at least the camera interval) plus one display refresh (metrics/timing.py). Isolated hitches (a thermal step, an app event) stay well
-  under 10 %, while a pipeline that routinely misses the camera cadence shows them in most
-  intervals; at 15 FPS, 10 % is a visible stutter about every 0.7 s, the most we accept.
+  interval, at least the camera interval) plus one display refresh (metrics/timing.py).
+  Isolated hitches (a thermal step, an app event) stay well under 10 %, while a pipeline
+  whose delivery is irregular shows them in many intervals; at 15 FPS, 10 % is a visible
+  stutter about every 0.7 s, the most we accept.
 - ``max_flicker`` 0.002 (warping error, metrics/flicker.py): measured on camera-like 640×360
   frames (panning, rotating, zooming textured scene with sensor noise), output = input gives
   0.00012; with an independent per-frame colour gain jitter of σ = 2 % 0.00028 and σ = 5 %

@@ -1,0 +1,181 @@
+"""The ``arsim`` command line. Exit codes: 0 all budgets met, 1 a budget failed,
+2 bad input or usage (one line on stderr), 130 interrupted (partial report written)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from simulator import __version__
+from simulator.errors import InputError
+
+EXIT_OK, EXIT_BUDGET_FAILED, EXIT_BAD_INPUT, EXIT_INTERRUPTED = 0, 1, 2, 130
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line (the contract for bad input)."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        raise InputError(self.prog, message)
+
+
+def _add_run(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("run", help="replay a scenario on a simulated phone and judge it")
+    p.add_argument("scenario", help="scenario folder or .zip")
+    p.add_argument("--device", default="redmi-note-10", help="device profile id or .toml path")
+    p.add_argument("--backend", default="cpu", help="cpu | gpu-fp16")
+    p.add_argument("--model", default="toon-classic", help="model name or .onnx path")
+    p.add_argument("--input-size", type=int, default=None, help="model input size (square)")
+    p.add_argument("--out", default="out/run", help="folder for the reports (default out/run)")
+    p.add_argument("--output-video", action="store_true", help="also write output.mp4")
+    p.add_argument(
+        "--timing-only",
+        action="store_true",
+        help="simulate the timeline without decoding or stylizing (fast; no flicker metric)",
+    )
+    p.add_argument("--threads", type=int, default=2, help="ONNX Runtime threads on this host")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+def _add_scenario(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("scenario", help="validate, describe or synthesise scenarios")
+    s = p.add_subparsers(dest="action", required=True, parser_class=_Parser)
+    s.add_parser("validate", help="check every file and field").add_argument("path")
+    s.add_parser("info", help="summary of a scenario").add_argument("path")
+    synth = s.add_parser("synth", help="render a synthetic scenario")
+    synth.add_argument("out", help="output folder")
+    synth.add_argument("--preset", default="orbit")
+    synth.add_argument("--seed", type=int, default=0)
+    synth.add_argument("--width", type=int, default=640)
+    synth.add_argument("--height", type=int, default=360)
+    synth.add_argument("--fps", type=float, default=30.0)
+    synth.add_argument("--duration", type=float, default=None, help="seconds")
+
+
+def _add_devices(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("devices", help="device profiles")
+    s = p.add_subparsers(dest="action", required=True, parser_class=_Parser)
+    s.add_parser("list", help="one line per profile")
+    s.add_parser("show", help="a profile with the source of every number").add_argument("id")
+
+
+def _add_models(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("models", help="the model zoo")
+    s = p.add_subparsers(dest="action", required=True, parser_class=_Parser)
+    s.add_parser("list", help="one line per model")
+    s.add_parser("info", help="a model's card").add_argument("name")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="arsim", description=__doc__.splitlines()[0])
+    parser.add_argument("--version", action="version", version=f"arsim {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    _add_run(sub)
+    _add_scenario(sub)
+    _add_devices(sub)
+    _add_models(sub)
+    return parser
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    from simulator.progress import Progress
+    from simulator.report.console import format_verdict
+    from simulator.run import RunSettings, run_scenario
+
+    settings = RunSettings(
+        device=args.device,
+        backend=args.backend,
+        model=args.model,
+        input_size=args.input_size,
+        timing_only=args.timing_only,
+        output_video=args.output_video,
+        threads=args.threads,
+    )
+    progress = Progress("replay", enabled=not args.quiet)
+    outcome = run_scenario(args.scenario, settings, Path(args.out), progress=progress)
+    if not outcome.report["complete"]:
+        progress.interrupted()
+    print(format_verdict(outcome.report))
+    for kind, path in outcome.paths.items():
+        print(f"{kind:>8}: {path}")
+    if not outcome.report["complete"]:
+        print(f"incomplete: {outcome.report['incomplete_reason']}", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    return EXIT_OK if outcome.report["verdict"]["passed"] else EXIT_BUDGET_FAILED
+
+
+def _cmd_scenario(args: argparse.Namespace) -> int:
+    from simulator.scenario.load import load_scenario
+
+    if args.action == "synth":
+        from simulator.progress import Progress
+        from simulator.scenario.synth import synthesize
+
+        out = synthesize(
+            Path(args.out), args.preset, args.seed, width=args.width, height=args.height,
+            fps=args.fps, duration_s=args.duration, progress=Progress(f"synth {args.preset}"),
+        )
+        print(f"wrote {out}")
+        return EXIT_OK
+    with load_scenario(args.path) as scenario:
+        if args.action == "validate":
+            print(f"{args.path}: valid arsim-scenario/1 ({scenario.frame_count} frames)")
+        else:
+            from simulator.scenario.summary import describe
+
+            print(describe(scenario))
+    return EXIT_OK
+
+
+def _cmd_devices(args: argparse.Namespace) -> int:
+    from simulator.device.profile import describe, list_profiles, load_profile, summary_line
+
+    if args.action == "list":
+        for profile in list_profiles():
+            print(summary_line(profile))
+    else:
+        print(describe(load_profile(args.id)))
+    return EXIT_OK
+
+
+def _cmd_models(args: argparse.Namespace) -> int:
+    from simulator.zoo.card import card_to_dict
+    from simulator.zoo.registry import list_models, resolve_model
+
+    if args.action == "list":
+        for card in list_models():
+            flops = card.flops.get(256)
+            gflops = f"{flops / 1e9:7.2f} GFLOPs@256" if flops else "    ? GFLOPs@256"
+            print(f"{card.name:24} {card.parameters:>10,} params  {gflops}  {card.description}")
+    else:
+        model = resolve_model(args.name)
+        print(json.dumps(card_to_dict(model.card), indent=2))
+        print(f"file: {model.path}")
+    return EXIT_OK
+
+
+_COMMANDS = {
+    "run": _cmd_run,
+    "scenario": _cmd_scenario,
+    "devices": _cmd_devices,
+    "models": _cmd_models,
+}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    try:
+        args = build_parser().parse_args(argv)
+        return _COMMANDS[args.command](args)
+    except InputError as err:
+        print(f"arsim: error: {err}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except KeyboardInterrupt:
+        print("arsim: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+
+
+if __name__ == "__main__":
+    sys.exit(main())

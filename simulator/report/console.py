@@ -1,0 +1,47 @@
+"""The verdict table printed by ``arsim run``."""
+
+from __future__ import annotations
+
+
+def _fmt(value: object) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return str(value)
+
+
+def format_verdict(report: dict) -> str:
+    m = report["metrics"]
+    head = (
+        f"{report['scenario']['name']} on {report['device']['id']} ({report['backend']}), "
+        f"model {report['model']['name']} @ {report['input_size']}"
+    )
+    rows = [("check", "value", "limit", "result")]
+    for c in report["verdict"]["checks"]:
+        rows.append(
+            (c["name"], _fmt(c["value"]), f"{c['op']} {_fmt(c['limit'])}",
+             "pass" if c["passed"] else "FAIL")
+        )
+    widths = [max(len(r[i]) for r in rows) for i in range(4)]
+    table = [
+        "  ".join(cell.ljust(w) for cell, w in zip(r, widths, strict=True)).rstrip()
+        for r in rows
+    ]
+    table.insert(1, "  ".join("-" * w for w in widths))
+    skipped = report["verdict"].get("skipped") or []
+    verdict = "PASS" if report["verdict"]["passed"] else "FAIL"
+    if not report["complete"]:
+        verdict += " (INCOMPLETE)"
+    infer = m.get("inference_fps")
+    summary = (
+        f"display {m['display_fps']:.2f} FPS, inference "
+        f"{'-' if infer is None else f'{infer:.2f}'} FPS, "
+        f"{m['stylized_frames']} stylized / {m['displayed_frames']} shown / "
+        f"{m['dropped_frames']} dropped, {len(report['oom_events'])} OOM"
+    )
+    lines = [head, summary, "", *table]
+    if skipped:
+        lines.append(f"(not judged: {', '.join(skipped)})")
+    lines += ["", f"verdict: {verdict}"]
+    return "\n".join(lines)

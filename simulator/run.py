@@ -1,0 +1,188 @@
+"""One run end to end: scenario + device + model in, verdict and report files out.
+
+This is the entry point every interface shares (``arsim run``, Python callers, tests);
+it wires the stages together and builds ``report.json`` — it holds no pipeline logic.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from simulator import __version__
+from simulator.device.cost import CostModel
+from simulator.device.memory import MemoryModel
+from simulator.device.profile import load_profile
+from simulator.device.thermal import ThermalModel
+from simulator.engine.replay import Replay, ReplayResult
+from simulator.errors import InputError
+from simulator.metrics.timing import timing_metrics
+from simulator.metrics.verdict import budgets_for, evaluate
+from simulator.pipeline.compose import Compositor
+from simulator.pipeline.stylize import Stylizer
+from simulator.report import SCHEMA, write_reports
+from simulator.scenario.load import load_scenario
+from simulator.scenario.model import Scenario
+from simulator.sinks.video_file import VideoFileSink
+from simulator.zoo.registry import ResolvedModel, resolve_model
+
+
+@dataclass(frozen=True)
+class RunSettings:
+    """Everything that chooses how a scenario is replayed (plain data: CLI, app and
+    tests build the same object)."""
+
+    device: str = "redmi-note-10"
+    backend: str = "cpu"
+    model: str = "toon-classic"
+    input_size: int | None = None  # None: the model card's default size
+    timing_only: bool = False
+    output_video: bool = False
+    threads: int = 2  # ONNX Runtime threads on this host; never changes the timeline
+    thumbnails: int = 6
+
+
+@dataclass
+class RunOutcome:
+    report: dict
+    paths: dict[str, Path]
+
+
+def run_scenario(
+    scenario_path: str | Path,
+    settings: RunSettings,
+    out_dir: Path,
+    progress: Callable[[int, int], None] | None = None,
+) -> RunOutcome:
+    """Replay, judge and write the reports. Bad input raises InputError before any work."""
+    profile = load_profile(settings.device)
+    profile.backend(settings.backend)  # unknown backend: fail before loading anything big
+    model = resolve_model(settings.model)
+    input_size = settings.input_size or model.card.input.default_size
+    problem = model.card.input.size_problem(input_size)
+    if problem:
+        raise InputError("--input-size", problem)
+    if settings.threads < 1:
+        raise InputError("--threads", f"expected a positive integer, got {settings.threads}")
+    out_dir = Path(out_dir)
+    with load_scenario(scenario_path) as scenario:
+        stylizer = None if settings.timing_only else Stylizer(model, input_size, settings.threads)
+        cam = scenario.camera
+        memory = MemoryModel(
+            profile,
+            settings.backend,
+            weights_bytes_fp32=model.weights_bytes(),
+            activation_mb=model.activation_mb(input_size),
+            camera_w=cam.width,
+            camera_h=cam.height,
+            input_size=input_size,
+        )
+        sink = None
+        if settings.output_video:
+            out_dir.mkdir(parents=True, exist_ok=True)
+            sink = VideoFileSink(
+                out_dir / "output.mp4", fps=scenario.fps, width=cam.width, height=cam.height,
+                t0=float(scenario.frame_times[0]), frames=scenario.frame_count,
+            )
+        replay = Replay(
+            scenario,
+            cost=CostModel(profile, settings.backend),
+            memory=memory,
+            thermal=ThermalModel(profile),
+            display_hz=profile.hardware.display_hz,
+            screen_size=(profile.hardware.screen_width, profile.hardware.screen_height),
+            model_flops=model.flops(input_size),
+            input_size=input_size,
+            stylizer=stylizer,
+            compositor=Compositor(cam, scenario.anchors),
+            screen_sink=sink,
+            thumbnails=settings.thumbnails,
+            progress=progress,
+        )
+        started = time.perf_counter()
+        result = replay.run()
+        wall_s = time.perf_counter() - started
+        paths: dict[str, Path] = {}
+        if sink is not None:
+            sink.close()
+            paths["video"] = sink.path
+        report = build_report(
+            scenario, profile, settings, model, input_size, memory, result, wall_s
+        )
+    paths = {**write_reports(report, out_dir, result.thumbnails), **paths}
+    return RunOutcome(report, paths)
+
+
+def build_report(
+    scenario: Scenario,
+    profile,
+    settings: RunSettings,
+    model: ResolvedModel,
+    input_size: int,
+    memory: MemoryModel,
+    result: ReplayResult,
+    wall_s: float,
+) -> dict:
+    """``report.json`` (schema ``arsim-report/1``, see docs/architecture.md)."""
+    budgets = budgets_for(memory.budget_mb, scenario.expect)
+    metrics = timing_metrics(
+        shown=result.shown,
+        inference_done_times=result.inference_done,
+        foreground_s=result.foreground_s,
+        camera_fps=scenario.fps,
+        display_hz=profile.hardware.display_hz,
+        min_display_fps=budgets["min_display_fps"],
+        dropped_frames=sum(1 for f in result.frames if f["dropped"]),
+        skipped_frames=sum(1 for f in result.frames if f["skipped"]),
+        stylized_frames=sum(1 for f in result.frames if f["stylized"]),
+    )
+    metrics["flicker"] = {
+        k: result.flicker.get(k)
+        for k in ("warp_error", "warp_error_p95", "frame_diff", "luminance_flicker")
+    }
+    metrics["memory_peak_mb"] = result.memory_peak_mb
+    metrics["thermal_factor_max"] = result.thermal_factor_max
+    cam = scenario.camera
+    processed = sum(1 for t in result.series["t"])  # frames the replay reached
+    return {
+        "schema": SCHEMA,
+        "complete": result.complete,
+        "incomplete_reason": result.incomplete_reason,
+        "generated_by": f"arsim {__version__}",
+        "target": "simulator",
+        "scenario": {
+            "name": scenario.name,
+            "path": str(scenario.source_path),
+            "frames": scenario.frame_count,
+            "duration_s": scenario.duration_s,
+            "fps": scenario.fps,
+            "width": cam.width,
+            "height": cam.height,
+        },
+        "device": {
+            "id": profile.id,
+            "name": profile.name,
+            "display_hz": profile.hardware.display_hz,
+            "ram_mb": profile.hardware.ram_mb,
+            "kill_limit_mb": memory.kill_limit_mb(),
+        },
+        "backend": settings.backend,
+        "model": {
+            "name": model.card.name,
+            "path": str(model.path),
+            "flops": model.flops(input_size),
+            "parameters": model.card.parameters,
+        },
+        "input_size": input_size,
+        "settings": asdict(settings),
+        "budgets": budgets,
+        "metrics": metrics,
+        "oom_events": result.oom_events,
+        "verdict": evaluate(metrics, budgets, len(result.oom_events)),
+        "series": result.series,
+        "display": result.display,
+        "frames": result.frames,
+        "host": {"wall_s": wall_s, "frames_per_s": processed / wall_s if wall_s > 0 else None},
+    }
