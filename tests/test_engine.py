@@ -11,11 +11,11 @@ from pathlib import Path
 
 import cv2
 import pytest
-from model_fixtures import conv_stack
 from scenario_fixtures import make_scenario
 
 from simulator.device.profile import list_profiles
 from simulator.run import RunSettings, run_scenario
+from simulator.zoo.probe import write_conv_probe
 
 SEED_FPS = {  # the seed table (DESIGN.md), AnimeGANv2 at 256x256
     ("redmi-note-10", "cpu"): 3.2,
@@ -34,7 +34,7 @@ def ten_seconds(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def animegan_sized(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return conv_stack(tmp_path_factory.mktemp("m") / "gen52.onnx")
+    return write_conv_probe(tmp_path_factory.mktemp("m") / "gen52.onnx")
 
 
 def test_every_bundled_profile_is_calibrated_here() -> None:

@@ -281,3 +281,12 @@ def test_toon_draws_dark_lines_on_edges(toon_session: ort.InferenceSession) -> N
     assert border < 0.5 * out[30:34, 30:34].mean()  # darker than the square's inside
     assert border < 0.5 * out[2:6, 2:6].mean()  # and than the flat background
     assert abs(int(out[2:6, 2:6].mean()) - 3 * 200) < 3 * 40  # flat areas stay close
+
+
+def test_conv_probe_costs_what_animeganv2_costs(tmp_path: Path) -> None:
+    from simulator.zoo.probe import write_conv_probe
+
+    model = resolve_model(str(write_conv_probe(tmp_path / "probe.onnx")))
+    assert model.card.flops[256] == pytest.approx(52.6e9, rel=0.001)
+    assert model.flops(512) == pytest.approx(4 * model.flops(256), rel=0.001)
+    assert model.card.input.value_range == (0.0, 1.0)
