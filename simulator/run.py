@@ -130,6 +130,7 @@ def build_report(
     metrics = timing_metrics(
         shown=result.shown,
         inference_done_times=result.inference_done,
+        background=result.background,
         foreground_s=result.foreground_s,
         camera_fps=scenario.fps,
         display_hz=profile.hardware.display_hz,

@@ -95,6 +95,7 @@ def test_background_pauses_and_memory_pressure_kills(
     assert shown and not [t for t in shown if 2.0 < t < 3.0]
     assert [t for t in shown if 3.0 < t < 6.0]  # it came back
     assert not [t for t in shown if t > 6.0 + 0.1]  # killed
+    assert report["metrics"]["inference_fps"] == pytest.approx(22.3, rel=0.02)  # pause excluded
     (oom,) = report["oom_events"]
     assert oom["t"] == pytest.approx(6.0) and oom["source"] == "model"
     assert oom["memory_mb"] > oom["limit_mb"]

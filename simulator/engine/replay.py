@@ -59,6 +59,7 @@ class ReplayResult:
     memory_peak_mb: float
     thermal_factor_max: float
     foreground_s: float
+    background: list[tuple[float, float]]  # (start, end) of each period in the background
     thumbnails: list[tuple[int, np.ndarray, np.ndarray]] = field(default_factory=list)
 
 
@@ -130,7 +131,7 @@ class Replay:
         self._latest_ready = -1
         self._after_gap = False
         self._background_since: float | None = None
-        self._background_s = 0.0
+        self._background: list[tuple[float, float]] = []
         self._frames = [
             {
                 "index": i,
@@ -175,7 +176,7 @@ class Replay:
             t_end = self._now
         self._advance(max(self._now, t_end))
         if self._background_since is not None:
-            self._background_s += self._now - self._background_since
+            self._background.append((self._background_since, self._now))
         for rec in self._frames:
             rec["dropped"] = not rec["displayed"] and not rec["skipped"]
         return ReplayResult(
@@ -190,7 +191,10 @@ class Replay:
             flicker=self._flicker.summary(),
             memory_peak_mb=self._peak_mb,
             thermal_factor_max=self._thermal_max,
-            foreground_s=max(0.0, t_end - float(sc.frame_times[0]) - self._background_s),
+            foreground_s=max(
+                0.0, t_end - float(sc.frame_times[0]) - sum(b - a for a, b in self._background)
+            ),
+            background=self._background,
             thumbnails=self._thumbs,
         )
 
@@ -314,7 +318,7 @@ class Replay:
             self._waiting = None
         elif ev.type == "foreground" and self._state == "background":
             self._state, self._after_gap = "foreground", True
-            self._background_s += self._now - (self._background_since or self._now)
+            self._background.append((self._background_since or self._now, self._now))
             self._background_since = None
         elif ev.type == "memory_pressure":
             self._pressure_mb = float(ev.mb or 0.0)

@@ -3,7 +3,7 @@
 Definitions (the README's "Metrics" section says the same in prose):
 - display FPS: new stylized results shown per second of foreground time;
 - inference FPS: completed inferences per second, measured between the first and the last
-  completion (so start-up and the unfinished tail do not bias it);
+  completion (so start-up and the unfinished tail do not bias it), background time excluded;
 - latency (motion-to-photon): display time minus capture time of the source frame;
 - frame interval: time between two consecutive new results on screen (never across a
   background period);
@@ -46,6 +46,7 @@ def timing_metrics(
     *,
     shown: Sequence[Shown],
     inference_done_times: Sequence[float],
+    background: Sequence[tuple[float, float]],
     foreground_s: float,
     camera_fps: float,
     display_hz: float,
@@ -63,9 +64,12 @@ def timing_metrics(
     jank_limit = cadence + 1.0 / display_hz
     janky = sum(1 for dt in intervals if dt > jank_limit + 1e-9)
     done = list(inference_done_times)
-    inference_fps = (
-        (len(done) - 1) / (done[-1] - done[0]) if len(done) >= 2 and done[-1] > done[0] else None
-    )
+    inference_fps = None
+    if len(done) >= 2:
+        span = done[-1] - done[0] - sum(
+            max(0.0, min(end, done[-1]) - max(start, done[0])) for start, end in background
+        )
+        inference_fps = (len(done) - 1) / span if span > 0 else None
     latency = _percentiles(latencies, (50, 95, 99))
     latency["mean"] = float(np.mean(latencies)) if latencies else None
     return {
