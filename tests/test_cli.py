@@ -153,3 +153,26 @@ def test_interrupted_run_exits_130_with_partial_report(
     monkeypatch.setattr(progress.Progress, "__call__", interrupt)
     assert main(["run", str(scenario), "--out", str(tmp_path)]) == 130
     assert json.loads((tmp_path / "report.json").read_text())["complete"] is False
+
+
+def test_real_sigint_writes_partial_report(tmp_path: Path) -> None:
+    import os
+    import signal
+
+    bundled = Path(__file__).resolve().parents[1] / "scenarios" / "orbit-desk"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "simulator", "run", str(bundled), "--out", str(tmp_path),
+         "--threads", "1"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    assert proc.stderr is not None
+    first = proc.stderr.readline()  # progress lines start once the replay runs
+    assert first.startswith("replay:"), first
+    os.kill(proc.pid, signal.SIGINT)
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err
+    assert "Traceback" not in err and "incomplete" in err
+    report = json.loads((tmp_path / "report.json").read_text())
+    assert report["complete"] is False
+    assert 0 < sum(f["stylized"] for f in report["frames"]) < len(report["frames"])
+    assert "INCOMPLETE" in out
