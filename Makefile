@@ -1,4 +1,6 @@
 # One command per job; each makes its own virtual environment first.
+# `make test` and `make train-lite` add the optional `train` extra (CPU PyTorch): tests compare
+# the ONNX builders with PyTorch references. The package itself never needs torch.
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
@@ -7,7 +9,8 @@ SCENARIO ?= scenarios/orbit-desk
 DEVICE ?= redmi-note-10
 OUT ?= out/run
 
-.PHONY: setup run test bench lint samples clean
+.PHONY: setup setup-train run test bench lint samples train-lite clean
+TEACHER ?= toon-classic
 
 setup: $(VENV)/.installed
 
@@ -17,12 +20,18 @@ $(VENV)/.installed: pyproject.toml
 	$(PY) -m pip install --quiet -e '.[dev]'
 	touch $@
 
+setup-train: $(VENV)/.installed-train
+
+$(VENV)/.installed-train: $(VENV)/.installed
+	$(PY) -m pip install --quiet -e '.[dev,train]'
+	touch $@
+
 # The main job: replay the bundled sample on the default device and model.
 # Exit code 1 only means a budget failed; the verdict is the output, so make succeeds.
 run: setup
 	$(ARSIM) run $(SCENARIO) --device $(DEVICE) --out $(OUT); rc=$$?; [ $$rc -le 1 ]
 
-test: setup
+test: setup-train
 	$(PY) -m pytest
 
 bench: setup
@@ -34,6 +43,10 @@ lint: setup
 # Regenerate the bundled sample scenarios (deterministic for their seeds).
 samples: setup
 	$(PY) -m simulator.scenario.samples
+
+# Distil the AR-lite student from TEACHER (any model name or .onnx path) into models/.
+train-lite: setup-train
+	$(PY) -m simulator.zoo.train_lite --out models --teacher $(TEACHER)
 
 clean:
 	rm -rf out .pytest_cache .ruff_cache
