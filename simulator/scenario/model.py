@@ -1,0 +1,120 @@
+"""A loaded, validated scenario (format ``arsim-scenario/1``) and its parts."""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import TracebackType
+
+import numpy as np
+
+from simulator.errors import InputError
+from simulator.scenario.poses import Trajectory
+from simulator.scenario.video import FRAMES_DIR, iter_frames
+from simulator.types import Frame, Intrinsics, Pose
+
+
+def file_label(source_path: Path, name: str, *, zipped: bool) -> str:
+    """How error messages name a scenario file: ``walk/frames.csv`` or ``walk.zip:frames.csv``."""
+    if zipped:
+        return f"{source_path}:{name}"
+    return str(source_path / name) + ("/" if name.endswith("/") else "")  # keep "frames/"
+
+
+@dataclass(frozen=True, eq=False)
+class Anchor:
+    """A virtual box in the world: centre ``position`` (3,), unit quaternion ``rotation``
+    (4, x y z w) and extents ``size`` (3,), in metres. Compared by identity (holds arrays)."""
+
+    id: str
+    position: np.ndarray
+    rotation: np.ndarray
+    size: np.ndarray
+
+
+@dataclass(frozen=True)
+class ScenarioEvent:
+    """A time-stamped event: ``background``, ``foreground``, ``memory_pressure`` (``mb``)
+    or ``thermal`` (``factor``)."""
+
+    t: float
+    type: str
+    mb: float | None = None
+    factor: float | None = None
+
+
+@dataclass(frozen=True, eq=False)
+class Scenario:
+    """A validated scenario. ``root`` is the folder holding its files (a temporary folder
+    for a ``.zip``, removed by ``close()``); ``source_path`` is what the user gave."""
+
+    root: Path
+    source_path: Path
+    name: str
+    description: str
+    video: str
+    fps: float
+    camera: Intrinsics
+    source: dict[str, str]
+    anchors: list[Anchor]
+    events: list[ScenarioEvent]
+    expect: dict[str, float]
+    frame_times: np.ndarray  # (N,) float64, strictly increasing, inside the trajectory
+    tracking: list[str]  # (N,) "tracking" | "limited" | "lost"
+    trajectory: Trajectory
+    # Owns the extraction folder of a .zip scenario; also removed when garbage-collected.
+    extracted: tempfile.TemporaryDirectory | None = field(default=None, repr=False)
+
+    @property
+    def frame_count(self) -> int:
+        return len(self.frame_times)
+
+    @property
+    def duration_s(self) -> float:
+        """Time from the first frame to the end of the last one (one nominal interval)."""
+        return float(self.frame_times[-1] - self.frame_times[0]) + 1.0 / self.fps
+
+    @property
+    def video_path(self) -> Path:
+        """The video file, or the ``frames/`` folder of PNGs."""
+        return self.root / (FRAMES_DIR.rstrip("/") if self.video == FRAMES_DIR else self.video)
+
+    def pose_at(self, t: float) -> Pose:
+        """Interpolated camera-to-world pose at time ``t`` (inside the trajectory)."""
+        return self.trajectory.at(t)
+
+    def frames(self) -> Iterator[Frame]:
+        """Stream the frames in order: decoded image (RGB uint8) with its capture time,
+        interpolated pose and tracking state. Only one image is held at a time."""
+        positions, quats = self.trajectory.at_many(self.frame_times)
+        label = file_label(self.source_path, self.video, zipped=self.extracted is not None)
+        decoded = iter_frames(self.video_path, label)
+        for index, time in enumerate(self.frame_times):
+            image = next(decoded, None)
+            if image is None:
+                raise InputError(label, f"ended after {index} frames, expected {self.frame_count}")
+            yield Frame(
+                index=index,
+                time=float(time),
+                image=image,
+                pose=Pose(t=positions[index], q=quats[index]),
+                tracking=self.tracking[index],
+            )
+
+    def close(self) -> None:
+        """Remove the extraction folder of a ``.zip`` scenario (nothing for a folder)."""
+        if self.extracted is not None:
+            self.extracted.cleanup()
+
+    def __enter__(self) -> Scenario:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
