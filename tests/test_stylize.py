@@ -140,3 +140,13 @@ def test_shrink_to_square_is_close_to_area_averaging() -> None:
     # and it really averages: far closer to area than plain bilinear decimation
     plain = cv2.resize(photo_like, (256, 256), interpolation=cv2.INTER_LINEAR).astype(float)
     assert np.abs(fast - area).mean() < np.abs(plain - area).mean()
+
+
+def test_one_session_serves_other_sizes(frame: np.ndarray) -> None:
+    stylizer = Stylizer(resolve_model("toon-classic"), 256)
+    assert stylizer.preprocess(frame, 128).shape == (1, 3, 128, 128)
+    small = stylizer.stylize(frame, 128)
+    assert small.shape == frame.shape
+    assert not np.array_equal(small, stylizer.stylize(frame))  # a different resolution
+    with pytest.raises(InputError, match="multiple"):
+        stylizer.check_size(130)

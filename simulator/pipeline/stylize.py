@@ -15,15 +15,14 @@ from simulator.zoo.registry import ResolvedModel
 
 
 class Stylizer:
-    """Runs one model at one square input size in a single ONNX Runtime CPU session."""
+    """Runs one model in a single ONNX Runtime CPU session, at ``input_size`` by default or
+    at any other size the model card allows (per call: dynamic resolution, face crops)."""
 
     def __init__(self, model: ResolvedModel, input_size: int, threads: int = 1) -> None:
-        problem = model.card.input.size_problem(input_size)
-        if problem:
-            raise InputError("input size", f"{problem} (model {model.name})")
+        self.model = model
+        self.check_size(input_size)
         if threads < 1:
             raise InputError("threads", f"expected a thread count >= 1, got {threads}")
-        self.model = model
         self.input_size = input_size
         options = ort.SessionOptions()
         options.intra_op_num_threads = threads
@@ -51,9 +50,16 @@ class Stylizer:
         self._out_nchw = spec_out.layout == "NCHW"
         self._out_swap = spec_out.channels == "BGR"
 
-    def preprocess(self, rgb: np.ndarray) -> np.ndarray:
-        """RGB uint8 H x W x 3 -> float32 model input [1, ...] at input_size, contiguous."""
-        size = self.input_size
+    def check_size(self, size: int) -> None:
+        """InputError unless the model accepts ``size``."""
+        problem = self.model.card.input.size_problem(size)
+        if problem:
+            raise InputError("input size", f"{problem} (model {self.model.name})")
+
+    def preprocess(self, rgb: np.ndarray, size: int | None = None) -> np.ndarray:
+        """RGB uint8 H x W x 3 -> float32 model input [1, ...], size x size (default
+        ``input_size``), contiguous."""
+        size = size or self.input_size
         small = shrink_to_square(rgb, size)
         scale = np.float32(self._in_scale)
         if self._in_nchw:
@@ -88,10 +94,11 @@ class Stylizer:
             image = cv2.resize(image, (width, height), interpolation=cv2.INTER_LINEAR)
         return image
 
-    def stylize(self, rgb: np.ndarray) -> np.ndarray:
-        """A stylized RGB uint8 frame of the same size as ``rgb``."""
+    def stylize(self, rgb: np.ndarray, size: int | None = None) -> np.ndarray:
+        """A stylized RGB uint8 frame of the same size as ``rgb``, the model run at
+        ``size`` (default ``input_size``; the caller checks other sizes with check_size)."""
         height, width = rgb.shape[:2]
-        return self.postprocess(self.run(self.preprocess(rgb)), width, height)
+        return self.postprocess(self.run(self.preprocess(rgb, size)), width, height)
 
 
 def shrink_to_square(rgb: np.ndarray, size: int) -> np.ndarray:
