@@ -92,6 +92,7 @@ def test_every_number_has_a_source(device_id):
         profile.camera,
         profile.app,
         profile.render,
+        profile.stages,
         profile.memory,
         profile.thermal,
         *profile.backends.values(),
@@ -359,3 +360,14 @@ def test_backend_profile_throughput_is_derived_not_stored():
         postprocess_ns_per_px=0.0,
     )
     assert backend.throughput_gflops == pytest.approx(52.6 / 0.05)
+
+
+def test_stage_costs_order_and_scale() -> None:
+    cost = CostModel(load_profile("redmi-note-10"), "gpu-fp16")
+    w, h = 1280, 720
+    assert cost.smooth_ms("none", False, w, h) == 0.0
+    ema, pose, flow = (cost.smooth_ms(m, False, w, h) for m in ("ema", "pose", "flow"))
+    assert 0 < ema < pose < flow
+    assert cost.smooth_ms("ema", True, w, h) > ema  # colour stabilisation costs extra
+    assert cost.warp_ms(2 * w, h) == pytest.approx(2 * cost.warp_ms(w, h))
+    assert cost.face_detect_ms() > 0 and cost.change_ms() > 0

@@ -47,6 +47,31 @@ class CostModel:
         pixels = _pixels(screen_w, screen_h)
         return render.compose_fixed_ms + render.compose_ns_per_px * pixels / 1e6
 
+    def warp_ms(self, screen_w: int, screen_h: int) -> float:
+        """Re-project the last result to a new camera pose (render thread)."""
+        return self.profile.stages.warp_ns_per_px * _pixels(screen_w, screen_h) / 1e6
+
+    def smooth_ms(self, method: str, colour: bool, screen_w: int, screen_h: int) -> float:
+        """Temporal smoothing of one new result (render thread): a blend, plus a warp of the
+        previous output for the motion-compensated methods, plus optical flow for "flow"."""
+        if method == "none":
+            return self.profile.stages.colour_ms if colour else 0.0
+        stages = self.profile.stages
+        ms = stages.blend_ns_per_px * _pixels(screen_w, screen_h) / 1e6
+        if method in ("flow", "pose"):
+            ms += self.warp_ms(screen_w, screen_h)
+        if method == "flow":
+            ms += stages.flow_ms
+        return ms + (stages.colour_ms if colour else 0.0)
+
+    def change_ms(self) -> float:
+        """The skip decision's input-change test (camera thread)."""
+        return self.profile.stages.change_ms
+
+    def face_detect_ms(self) -> float:
+        """One face detection (camera thread)."""
+        return self.profile.stages.face_detect_ms
+
 
 def _require(value: float, name: str, *, minimum: float) -> None:
     # Callers are the engine, not the user: a bad value here is a programming error.

@@ -128,6 +128,18 @@ class RenderSpec:
 
 
 @dataclass(frozen=True)
+class StageSpec:
+    """Phone cost of the temporal-quality stages (frame skip, reuse warp, smoothing, face)."""
+
+    warp_ns_per_px: float = _key(zero_ok=True)  # re-projecting a result with a homography
+    blend_ns_per_px: float = _key(zero_ok=True)  # EMA blend of two layers
+    flow_ms: float = _key(zero_ok=True)  # low-resolution optical flow, both directions
+    colour_ms: float = _key(zero_ok=True)  # per-channel statistics + a colour transform
+    change_ms: float = _key(zero_ok=True)  # thumbnail difference for the skip decision
+    face_detect_ms: float = _key(zero_ok=True)  # one BlazeFace-class face detection
+
+
+@dataclass(frozen=True)
 class MemorySpec:
     """Memory calibration, budget, kill limit and frame buffers."""
 
@@ -186,6 +198,7 @@ class DeviceProfile:
     camera: CameraSpec
     app: AppSpec
     render: RenderSpec
+    stages: StageSpec
     memory: MemorySpec
     thermal: ThermalSpec
     backends: Mapping[str, BackendProfile]
@@ -212,6 +225,7 @@ _SECTIONS: dict[str, type] = {
     "camera": CameraSpec,
     "app": AppSpec,
     "render": RenderSpec,
+    "stages": StageSpec,
     "memory": MemorySpec,
     "thermal": ThermalSpec,
 }
