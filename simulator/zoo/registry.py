@@ -18,7 +18,7 @@ import onnx
 
 import simulator
 from simulator.errors import InputError
-from simulator.zoo import graph_stats
+from simulator.zoo import animegan, graph_stats
 from simulator.zoo.card import (
     BYTES_PER_MB,
     CARD_SUFFIX,
@@ -93,6 +93,7 @@ def resolve_model(name_or_path: str) -> ResolvedModel:
         sibling_card = path.with_name(path.stem + CARD_SUFFIX)
         return _from_card(sibling_card) if sibling_card.is_file() else _from_graph(path)
     folder = models_dir()
+    animegan.ensure_built(text, folder)  # models that are generated, not shipped
     if (folder / f"{text}{CARD_SUFFIX}").is_file():
         return _from_card(folder / f"{text}{CARD_SUFFIX}")
     if (folder / f"{text}.onnx").is_file():
