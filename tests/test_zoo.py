@@ -290,3 +290,48 @@ def test_conv_probe_costs_what_animeganv2_costs(tmp_path: Path) -> None:
     assert model.card.flops[256] == pytest.approx(52.6e9, rel=0.001)
     assert model.flops(512) == pytest.approx(4 * model.flops(256), rel=0.001)
     assert model.card.input.value_range == (0.0, 1.0)
+
+
+# --- variant fields of the card (simulator/zoo/quantize.py) --------------------------------
+
+
+def test_variant_card_fields_round_trip(tmp_path: Path) -> None:
+    card = replace(
+        load_card(REPO_MODELS / "toon-classic.card.json"),
+        name="toon-classic-int8",
+        parent="toon-classic",
+        precision="int8",
+        file_bytes=83226,
+        quality={"scenario": "pan-fast", "psnr_db": 43.8, "ssim": 0.995, "frames": 8},
+        host_ms={256: 7.2},
+    )
+    save_card(card, tmp_path / "v.card.json")
+    data = json.loads((tmp_path / "v.card.json").read_text())
+    assert data["precision"] == "int8" and data["host_ms"] == {"256": 7.2}
+    assert load_card(tmp_path / "v.card.json") == card
+
+
+def test_original_card_has_fp32_defaults_and_writes_no_variant_fields(tmp_path: Path) -> None:
+    card = load_card(REPO_MODELS / "toon-classic.card.json")
+    assert (card.parent, card.precision, card.file_bytes, card.quality) == ("", "fp32", 0, {})
+    save_card(card, tmp_path / "c.card.json")
+    data = json.loads((tmp_path / "c.card.json").read_text())
+    assert not {"parent", "precision", "file_bytes", "quality", "host_ms"} & data.keys()
+
+
+@pytest.mark.parametrize(
+    ("edit", "field"),
+    [
+        ({"precision": "int4"}, "precision"),
+        ({"quality": {"psnr_db": [1.0]}}, "quality"),
+        ({"quality": "good"}, "quality"),
+        ({"host_ms": {"big": 1.0}}, "host_ms"),
+        ({"file_bytes": -1}, "file_bytes"),
+    ],
+)
+def test_bad_variant_fields_name_the_field(tmp_path: Path, edit: dict, field: str) -> None:
+    data = json.loads((REPO_MODELS / "toon-classic.card.json").read_text())
+    path = tmp_path / "bad.card.json"
+    path.write_text(json.dumps({**data, **edit}))
+    with pytest.raises(InputError, match=f"'{field}'"):
+        load_card(path)

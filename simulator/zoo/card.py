@@ -19,6 +19,7 @@ CARD_SUFFIX = ".card.json"
 BYTES_PER_MB = 1 << 20
 LAYOUTS = ("NCHW", "NHWC")
 CHANNEL_ORDERS = ("RGB", "BGR")
+PRECISIONS = ("fp32", "fp16", "int8")
 
 
 @dataclass(frozen=True)
@@ -63,6 +64,12 @@ class ModelCard:
     activation_mb: dict[int, float] = field(default_factory=dict)
     provenance: str = ""
     notes: str = ""
+    # variants (simulator/zoo/quantize.py); the defaults describe an original FP32 model
+    parent: str = ""  # the model this one was converted from ("" = an original)
+    precision: str = "fp32"
+    file_bytes: int = 0  # size of the ONNX file (0 = not recorded)
+    quality: dict[str, float | str] = field(default_factory=dict)  # PSNR/SSIM vs parent
+    host_ms: dict[int, float] = field(default_factory=dict)  # median session.run on this host
 
 
 class _Fields:
@@ -126,6 +133,14 @@ class _Fields:
             table[int(size)] = cast(amount)
         return table
 
+    def flat_object(self, key: str) -> dict[str, float | str]:
+        value = self.data.get(key, {})
+        if not isinstance(value, dict) or not all(
+            isinstance(v, str) or _is_finite_number(v) for v in value.values()
+        ):
+            raise self.error(key, "an object of strings and finite numbers")
+        return dict(value)
+
     def nested(self, key: str) -> _Fields:
         return _Fields(self.data.get(key, {}), self.where, self._name(key))
 
@@ -172,6 +187,11 @@ def card_from_dict(data: Any, where: str | Path) -> ModelCard:
         activation_mb=top.size_table("activation_mb", float),
         provenance=top.text("provenance", ""),
         notes=top.text("notes", ""),
+        parent=top.text("parent", ""),
+        precision=top.text("precision", "fp32", PRECISIONS),
+        file_bytes=top.integer("file_bytes", 0),
+        quality=top.flat_object("quality"),
+        host_ms=top.size_table("host_ms", float),
     )
 
 
@@ -181,6 +201,13 @@ def card_to_dict(card: ModelCard) -> dict[str, Any]:
     def image(spec: ImageSpec) -> dict[str, Any]:
         return {"layout": spec.layout, "range": list(spec.value_range), "channels": spec.channels}
 
+    variant = {  # written only when set, so cards of original models stay as they were
+        "parent": card.parent,
+        "precision": card.precision if card.precision != "fp32" else "",
+        "file_bytes": card.file_bytes,
+        "quality": card.quality,
+        "host_ms": {str(size): value for size, value in sorted(card.host_ms.items())},
+    }
     return {
         "format": CARD_FORMAT,
         "name": card.name,
@@ -200,6 +227,7 @@ def card_to_dict(card: ModelCard) -> dict[str, Any]:
         "activation_mb": {str(size): value for size, value in sorted(card.activation_mb.items())},
         "provenance": card.provenance,
         "notes": card.notes,
+        **{key: value for key, value in variant.items() if value},
     }
 
 

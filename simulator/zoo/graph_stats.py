@@ -79,7 +79,9 @@ DATA_MOVEMENT_OPS = frozenset(
     _names(
         "Reshape Transpose Concat Slice Pad Gather GatherElements GatherND Cast Identity "
         "Squeeze Unsqueeze Flatten Expand Tile Split Shape Size Constant ConstantOfShape Range "
-        "DepthToSpace SpaceToDepth ScatterND ScatterElements NonZero TopK ArgMax ArgMin Dropout"
+        "DepthToSpace SpaceToDepth ScatterND ScatterElements NonZero TopK ArgMax ArgMin Dropout "
+        # quantisation markers: precision changes, the arithmetic counted is the parent's
+        "QuantizeLinear DequantizeLinear"
     )
 )
 
