@@ -9,7 +9,8 @@ compared with the output of frame t−1 where the flow is trustworthy:
 - Images are downscaled so the longer side is ≤ ``max_side`` (320 px by default); the
   inputs and outputs of a pair are resized to the same size. Flow is in pixels of that
   downscaled image, and the mask thresholds below apply in those units.
-- Flow: OpenCV DIS, preset FAST, on the grey (Rec. 601, OpenCV's RGB2GRAY) input frames;
+- Flow: OpenCV DIS, preset FAST, on the grey (Rec. 601, OpenCV's RGB2GRAY) input frames
+  (shared code: simulator.pipeline.flow);
   forward flow f (prev → cur) and backward flow b (cur → prev).
 - W(O_cur)(x) = O_cur(x + f(x)) (bilinear); b̃(x) = b(x + f(x)).
 - M(x) = 1 where x + f(x) lands inside the image, and x is not occluded
@@ -32,18 +33,44 @@ pumping; it needs at least three samples.
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-import cv2
 import numpy as np
 
+from simulator.pipeline.flow import (
+    BOUNDARY_ABS,
+    BOUNDARY_REL,
+    OCCLUSION_ABS,
+    OCCLUSION_REL,
+    analysis_size,
+    compute_flow,
+    consistency_mask,
+    grey_at,
+    resize_to,
+    squared_norm,
+    warp_with_flow,
+)
+
+__all__ = [
+    "BOUNDARY_ABS",
+    "BOUNDARY_REL",
+    "FRAME_DIFF_FLOOR",
+    "OCCLUSION_ABS",
+    "OCCLUSION_REL",
+    "REC709",
+    "FlickerMeter",
+    "WarpResult",
+    "analysis_size",
+    "frame_diff",
+    "luminance_flicker",
+    "mean_luminance",
+    "warp_error",
+]
+
 REC709 = np.array([0.2126, 0.7152, 0.0722], dtype=np.float32)
-# The four thresholds of the occlusion and motion-boundary tests (Ruder et al. 2016).
-OCCLUSION_REL, OCCLUSION_ABS = 0.01, 0.5
-BOUNDARY_REL, BOUNDARY_ABS = 0.01, 0.002
 FRAME_DIFF_FLOOR = 1.0 / 255.0
+FLOW_PRESET = "fast"  # the metric judges, so it takes the more accurate of the cheap presets
 
 
 @dataclass(frozen=True)
@@ -76,95 +103,22 @@ def _to_unit_rgb(rgb: np.ndarray) -> np.ndarray:
     return rgb.astype(np.float32, copy=False)
 
 
-def _to_uint8(rgb: np.ndarray) -> np.ndarray:
-    if rgb.dtype == np.uint8:
-        return rgb
-    return np.clip(np.rint(np.asarray(rgb, dtype=np.float32) * 255.0), 0, 255).astype(np.uint8)
-
-
-def analysis_size(height: int, width: int, max_side: int) -> tuple[int, int]:
-    """(width, height) after downscaling so the longer side is ≤ ``max_side`` (never upscaled)."""
-    scale = min(1.0, max_side / max(height, width))
-    return max(1, round(width * scale)), max(1, round(height * scale))
-
-
-def _resize(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    if (image.shape[1], image.shape[0]) == size:
-        return image
-    return cv2.resize(image, size, interpolation=cv2.INTER_AREA)
-
-
 def _prepare(input_rgb: np.ndarray, output_rgb: np.ndarray, max_side: int) -> _PreparedPair:
     size = analysis_size(input_rgb.shape[0], input_rgb.shape[1], max_side)
-    grey = cv2.cvtColor(_resize(_to_uint8(input_rgb), size), cv2.COLOR_RGB2GRAY)
-    output = _resize(_to_unit_rgb(output_rgb), size)
-    return _PreparedPair(grey=grey, output=output)
+    output = resize_to(_to_unit_rgb(output_rgb), size)
+    return _PreparedPair(grey=grey_at(input_rgb, size), output=output)
 
 
-def _squared_norm(vectors: np.ndarray, weight: float = 1.0) -> np.ndarray:
-    """weight·Σ_c v_c² per pixel of an H×W×C float32 array (cv2.transform: ~8× einsum's speed)."""
-    channels = vectors.shape[2]
-    return cv2.transform(vectors * vectors, np.full((1, channels), weight, dtype=np.float32))
-
-
-class _FlowWarper:
-    """Holds one DIS instance and the pixel grid for the current size (both reused per call)."""
-
-    def __init__(self) -> None:
-        self._dis = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_FAST)
-        self._grid: tuple[np.ndarray, np.ndarray] | None = None
-
-    def _pixel_grid(self, height: int, width: int) -> tuple[np.ndarray, np.ndarray]:
-        if self._grid is None or self._grid[0].shape != (height, width):
-            xs, ys = np.meshgrid(
-                np.arange(width, dtype=np.float32), np.arange(height, dtype=np.float32)
-            )
-            self._grid = (xs, ys)
-        return self._grid
-
-    def compare(self, prev: _PreparedPair, cur: _PreparedPair) -> WarpResult:
-        forward = self._dis.calc(prev.grey, cur.grey, None)
-        backward = self._dis.calc(cur.grey, prev.grey, None)
-        height, width = prev.grey.shape
-        xs, ys = self._pixel_grid(height, width)
-        map_x = xs + forward[..., 0]
-        map_y = ys + forward[..., 1]
-
-        warped = cv2.remap(cur.output, map_x, map_y, cv2.INTER_LINEAR, cv2.BORDER_REPLICATE)
-        back_at_target = cv2.remap(backward, map_x, map_y, cv2.INTER_LINEAR, cv2.BORDER_REPLICATE)
-
-        inside = (map_x >= 0) & (map_x <= width - 1) & (map_y >= 0) & (map_y <= height - 1)
-        forward_sq = _squared_norm(forward)
-        back_sq = _squared_norm(back_at_target)
-        not_occluded = _squared_norm(forward + back_at_target) <= (
-            OCCLUSION_REL * (forward_sq + back_sq) + OCCLUSION_ABS
-        )
-        grad_sq = np.zeros((height, width), dtype=np.float32)
-        for axis_dx, axis_dy in ((1, 0), (0, 1)):
-            # ksize=1 with scale 0.5 is the central difference in flow pixels per pixel.
-            grad = cv2.Sobel(back_at_target, cv2.CV_32F, axis_dx, axis_dy, ksize=1, scale=0.5)
-            grad_sq += _squared_norm(grad)
-        not_boundary = grad_sq <= BOUNDARY_REL * back_sq + BOUNDARY_ABS
-        mask = inside & not_occluded & not_boundary
-
-        pixel_error = _squared_norm(prev.output - warped, weight=1.0 / prev.output.shape[2])
-        error_map = np.where(mask, pixel_error, np.float32(0.0))
-        valid = int(np.count_nonzero(mask))
-        error = float(np.sum(error_map, dtype=np.float64) / valid) if valid else float("nan")
-        return WarpResult(
-            error=error, mask_fraction=valid / mask.size, error_map=error_map, mask=mask
-        )
-
-
-_thread_warpers = threading.local()
-
-
-def _warper_for_this_thread() -> _FlowWarper:
-    # A DIS instance keeps per-call state, so each thread gets its own.
-    warper = getattr(_thread_warpers, "warper", None)
-    if warper is None:
-        warper = _thread_warpers.warper = _FlowWarper()
-    return warper
+def _compare(prev: _PreparedPair, cur: _PreparedPair) -> WarpResult:
+    # The greys are already at the analysis size, so compute_flow does not resize them again.
+    flow = compute_flow(prev.grey, cur.grey, max_side=max(prev.grey.shape), preset=FLOW_PRESET)
+    warped = warp_with_flow(cur.output, flow.forward)
+    mask = consistency_mask(flow.forward, flow.backward)
+    pixel_error = squared_norm(prev.output - warped, weight=1.0 / prev.output.shape[2])
+    error_map = np.where(mask, pixel_error, np.float32(0.0))
+    valid = int(np.count_nonzero(mask))
+    error = float(np.sum(error_map, dtype=np.float64) / valid) if valid else float("nan")
+    return WarpResult(error=error, mask_fraction=valid / mask.size, error_map=error_map, mask=mask)
 
 
 def warp_error(
@@ -182,7 +136,7 @@ def warp_error(
     """
     prev = _prepare(in_prev, out_prev, max_side)
     cur = _prepare(in_cur, out_cur, max_side)
-    return _warper_for_this_thread().compare(prev, cur)
+    return _compare(prev, cur)
 
 
 def frame_diff(
@@ -218,7 +172,6 @@ class FlickerMeter:
 
     def __init__(self, *, max_side: int = 320) -> None:
         self.max_side = max_side
-        self._warper = _FlowWarper()
         self._prev: _PreparedPair | None = None
         self._prev_input: np.ndarray | None = None
         self._warp_errors: list[float] = []
@@ -237,14 +190,14 @@ class FlickerMeter:
         self._last_t = t
         cur = _prepare(input_rgb, output_rgb, self.max_side)
         # Small input copy for the frame difference, at the same analysis size as the output.
-        cur_input = _resize(_to_unit_rgb(input_rgb), (cur.grey.shape[1], cur.grey.shape[0]))
+        cur_input = resize_to(_to_unit_rgb(input_rgb), (cur.grey.shape[1], cur.grey.shape[0]))
         self._luminance.append(mean_luminance(cur.output))
         prev, prev_input = self._prev, self._prev_input
         self._prev, self._prev_input = cur, cur_input
         if prev is None or prev_input is None or prev.grey.shape != cur.grey.shape:
             return None
         self._frame_diffs.append(frame_diff(prev_input, cur_input, prev.output, cur.output))
-        result = self._warper.compare(prev, cur)
+        result = _compare(prev, cur)
         self._mask_fractions.append(result.mask_fraction)
         if np.isnan(result.error):
             return None
