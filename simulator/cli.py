@@ -38,6 +38,62 @@ def _add_run(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--threads", type=int, default=2, help="ONNX Runtime threads on this host")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    _add_pipeline_options(p)
+
+
+def _sizes(text: str) -> tuple[int, ...]:
+    try:
+        return tuple(int(s) for s in text.split(",") if s.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected sizes like 160,256, got {text!r}") from None
+
+
+def _add_pipeline_options(p: argparse.ArgumentParser) -> None:
+    """Temporal-pipeline knobs; each overrides the same setting of --settings FILE."""
+    g = p.add_argument_group("pipeline (defaults: everything off)")
+    g.add_argument("--settings", help="pipeline settings file (.toml or .json)")
+    g.add_argument("--smooth", choices=("none", "ema", "flow", "pose"), help="smoothing method")
+    g.add_argument("--smooth-alpha", type=float, help="weight of the new frame (1 = none)")
+    g.add_argument("--colour", choices=("none", "stats", "histogram"),
+                   help="colour stabilisation")
+    g.add_argument("--reuse", choices=("off", "repeat", "warp"),
+                   help="show the last result between inferences (warp: re-projected)")
+    g.add_argument("--skip", action="store_true", default=None,
+                   help="skip inference on frames that barely changed (needs --reuse)")
+    g.add_argument("--max-reuse-age", type=int, help="camera frames a result may be reused")
+    g.add_argument("--sizes", type=_sizes, help="dynamic input sizes, e.g. 160,256")
+    g.add_argument("--face", action="store_true", default=None, help="face priority")
+    g.add_argument("--face-every", type=int, help="run face detection every N frames")
+    g.add_argument("--face-background", choices=("stylize", "passthrough"),
+                   help="what face priority does with the rest of the frame")
+
+
+def pipeline_from_args(args: argparse.Namespace):
+    """PipelineSettings from --settings FILE (or defaults) with the explicit flags applied."""
+    from dataclasses import replace
+
+    from simulator.pipeline.settings import PipelineSettings, load_settings
+
+    base = load_settings(args.settings) if args.settings else PipelineSettings()
+
+    def given(**values):
+        return {k: v for k, v in values.items() if v is not None}
+
+    face = base.face
+    return replace(
+        base,
+        smoothing=replace(base.smoothing, **given(method=args.smooth, alpha=args.smooth_alpha,
+                                                  colour=args.colour)),
+        skip=replace(base.skip, **given(reuse=args.reuse, skip=args.skip,
+                                        max_age=args.max_reuse_age)),
+        sizing=replace(base.sizing, **given(sizes=args.sizes)),
+        face=replace(
+            face,
+            **given(enabled=args.face),
+            tracker=replace(face.tracker, **given(detect_every=args.face_every)),
+            priority=replace(face.priority, **given(background=args.face_background)),
+        ),
+    )
 
 
 def _add_scenario(sub: argparse._SubParsersAction) -> None:
@@ -67,6 +123,20 @@ def _add_models(sub: argparse._SubParsersAction) -> None:
     s = p.add_subparsers(dest="action", required=True, parser_class=_Parser)
     s.add_parser("list", help="one line per model")
     s.add_parser("info", help="a model's card").add_argument("name")
+    imp = s.add_parser("import", help="a PyTorch checkpoint or ONNX file into the zoo")
+    imp.add_argument("file")
+    imp.add_argument("--name", required=True, help="zoo name ([a-z0-9._-])")
+    imp.add_argument("--out", help="where to write NAME.onnx (default: the models folder)")
+    imp.add_argument("--force", action="store_true", help="replace a different model")
+    q = s.add_parser("quantize", help="an FP16 or INT8 variant with its card")
+    q.add_argument("name")
+    mode = q.add_mutually_exclusive_group(required=True)
+    mode.add_argument("--fp16", action="store_const", dest="mode", const="fp16")
+    mode.add_argument("--int8", action="store_const", dest="mode", const="int8")
+    q.add_argument("--scenario", help="calibration frames (INT8; default scenarios/orbit-desk)")
+    b = s.add_parser("bench", help="host speed of a model (bare run and full stylize)")
+    b.add_argument("name")
+    b.add_argument("--sizes", type=_sizes, default=(256, 512))
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -93,6 +163,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
         timing_only=args.timing_only,
         output_video=args.output_video,
         threads=args.threads,
+        pipeline=pipeline_from_args(args),
     )
     progress = Progress("replay", enabled=not args.quiet)
     outcome = run_scenario(args.scenario, settings, Path(args.out), progress=progress)
@@ -145,7 +216,22 @@ def _cmd_models(args: argparse.Namespace) -> int:
     from simulator.zoo.card import card_to_dict
     from simulator.zoo.registry import list_models, resolve_model
 
-    if args.action == "list":
+    if args.action == "import":
+        from simulator.zoo.importer import import_model
+
+        print(f"wrote {import_model(args.file, args.name, args.out, overwrite=args.force)}")
+    elif args.action == "quantize":
+        from simulator.zoo.quantize import quantize_model
+        from simulator.zoo.registry import models_dir
+
+        calibration = Path(args.scenario) if args.scenario else None
+        out = quantize_model(args.name, args.mode, calibration=calibration, out_dir=models_dir())
+        print(f"wrote {out}")
+    elif args.action == "bench":
+        from simulator.zoo.host_bench import bench_model, format_bench
+
+        print(format_bench(bench_model(args.name, sizes=args.sizes)))
+    elif args.action == "list":
         for card in list_models():
             flops = card.flops.get(256)
             gflops = f"{flops / 1e9:7.2f} GFLOPs@256" if flops else "    ? GFLOPs@256"

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from simulator import __version__
@@ -21,6 +21,7 @@ from simulator.errors import InputError
 from simulator.metrics.timing import timing_metrics
 from simulator.metrics.verdict import budgets_for, evaluate
 from simulator.pipeline.compose import Compositor
+from simulator.pipeline.settings import PipelineSettings
 from simulator.pipeline.stylize import Stylizer
 from simulator.report import SCHEMA, write_reports
 from simulator.scenario.load import load_scenario
@@ -42,6 +43,7 @@ class RunSettings:
     output_video: bool = False
     threads: int = 2  # ONNX Runtime threads on this host; never changes the timeline
     thumbnails: int = 6
+    pipeline: PipelineSettings = field(default_factory=PipelineSettings)
 
 
 @dataclass
@@ -66,6 +68,11 @@ def run_scenario(
         raise InputError("--input-size", problem)
     if settings.threads < 1:
         raise InputError("--threads", f"expected a positive integer, got {settings.threads}")
+    settings.pipeline.validate()
+    for size in settings.pipeline.sizing.sizes:
+        problem = model.card.input.size_problem(size)
+        if problem:
+            raise InputError("--sizes", f"{size}: {problem}")
     out_dir = Path(out_dir)
     with load_scenario(scenario_path) as scenario:
         stylizer = None if settings.timing_only else Stylizer(model, input_size, settings.threads)
@@ -93,10 +100,11 @@ def run_scenario(
             thermal=ThermalModel(profile),
             display_hz=profile.hardware.display_hz,
             screen_size=(profile.hardware.screen_width, profile.hardware.screen_height),
-            model_flops=model.flops(input_size),
+            model=model,
             input_size=input_size,
             stylizer=stylizer,
             compositor=Compositor(cam, scenario.anchors),
+            pipeline=settings.pipeline,
             screen_sink=sink,
             thumbnails=settings.thumbnails,
             progress=progress,
@@ -138,6 +146,10 @@ def build_report(
         dropped_frames=sum(1 for f in result.frames if f["dropped"]),
         skipped_frames=sum(1 for f in result.frames if f["skipped"]),
         stylized_frames=sum(1 for f in result.frames if f["stylized"]),
+    )
+    metrics["reused_frames"] = sum(1 for d in result.display if d.get("kind") == "reuse")
+    metrics["resized_inferences"] = sum(
+        1 for f in result.frames if f["stylized"] and f["input_size"] != input_size
     )
     metrics["flicker"] = {
         k: result.flicker.get(k)
@@ -181,6 +193,8 @@ def build_report(
         "budgets": budgets,
         "metrics": metrics,
         "oom_events": result.oom_events,
+        "size_changes": result.size_changes,
+        "face": result.face,
         "verdict": evaluate(metrics, budgets, len(result.oom_events)),
         "series": result.series,
         "display": result.display,

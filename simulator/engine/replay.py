@@ -1,11 +1,15 @@
 """Discrete-event replay of a scenario on a virtual clock.
 
-The simulated phone's timeline comes only from the scenario and the device models, never
-from how fast this host is: host work (decoding, ONNX inference, flicker) happens *at*
-virtual instants but takes no virtual time. The scheduler is the seed's mobile design:
-frames are pre-processed on the camera thread, at most one inference is in flight, the
-latest ready frame wins (older waiting frames are dropped), results are post-processed and
-composed on the render thread and appear at the next display refresh.
+The simulated phone's timeline comes only from the scenario, the settings and the device
+models, never from how fast this host is: host work (decoding, ONNX inference, smoothing,
+flicker) happens *at* virtual instants but takes no virtual time.
+
+The scheduler is the seed's mobile design: frames are pre-processed on the camera thread;
+at most one inference is in flight; the latest ready frame wins (older waiting frames are
+dropped); a result is post-processed, smoothed and composed on the render thread and
+appears at the next display refresh. Optional stages (pipeline/settings.py): frame skip
+with reuse of the last result (plain repeat, or warped to the new camera pose, which makes
+a new displayed frame), dynamic input size, temporal smoothing and face priority.
 """
 
 from __future__ import annotations
@@ -21,12 +25,20 @@ import numpy as np
 from simulator.device.cost import CostModel
 from simulator.device.memory import MemoryModel
 from simulator.device.thermal import ThermalModel
+from simulator.engine.sizing import SizeController
 from simulator.metrics.flicker import FlickerMeter, mean_luminance
 from simulator.metrics.timing import Shown
 from simulator.pipeline.compose import Compositor
+from simulator.pipeline.face import FaceTrack, FaceTracker
+from simulator.pipeline.face_priority import FacePriority
+from simulator.pipeline.settings import PipelineSettings
+from simulator.pipeline.skip import SkipPolicy, thumbnail
+from simulator.pipeline.smooth import Smoother
 from simulator.pipeline.stylize import Stylizer
+from simulator.pipeline.warp import warp_to_pose
 from simulator.scenario.model import Scenario
 from simulator.types import Frame
+from simulator.zoo.registry import ResolvedModel
 
 # Called with each new screen the phone shows: (virtual time, composited RGB image).
 ScreenSink = Callable[[float, np.ndarray], None]
@@ -38,7 +50,7 @@ class Kind(IntEnum):
 
     SCENARIO = 0
     INFER_DONE = 1
-    RESULT_READY = 2
+    SHOT_READY = 2
     DISPLAY = 3
     FRAME = 4
 
@@ -60,20 +72,39 @@ class ReplayResult:
     thermal_factor_max: float
     foreground_s: float
     background: list[tuple[float, float]]  # (start, end) of each period in the background
+    size_changes: list[dict]
+    face: dict | None
     thumbnails: list[tuple[int, np.ndarray, np.ndarray]] = field(default_factory=list)
 
 
 @dataclass
 class _Work:
-    """A frame on its way through the pipeline (waiting, in flight, or finished)."""
+    """A camera frame on its way through the model."""
 
     index: int
     image: np.ndarray | None
+    track: FaceTrack | None = None
+    size: int = 0
     output: np.ndarray | None = None
+    face_box: tuple[int, int, int, int] | None = None
+
+
+@dataclass
+class _Shot:
+    """Something that can appear on screen: a new stylized result (``kind`` "new") or the
+    last result re-projected to a newer camera pose ("reuse"). ``source`` is the stylized
+    frame whose content it shows, ``aligned`` the frame whose pose and input it matches."""
+
+    kind: str
+    source: int
+    aligned: int
+    image: np.ndarray | None
+    input: np.ndarray | None
+    face_box: tuple[int, int, int, int] | None = None
 
 
 class Replay:
-    """One replay of one scenario under one device/backend/model configuration."""
+    """One replay of one scenario under one device/backend/model/pipeline configuration."""
 
     def __init__(
         self,
@@ -84,10 +115,11 @@ class Replay:
         thermal: ThermalModel,
         display_hz: float,
         screen_size: tuple[int, int],
-        model_flops: float,
+        model: ResolvedModel,
         input_size: int,
         stylizer: Stylizer | None,
         compositor: Compositor,
+        pipeline: PipelineSettings | None = None,
         screen_sink: ScreenSink | None = None,
         thumbnails: int = 6,
         progress: Callable[[int, int], None] | None = None,
@@ -95,10 +127,12 @@ class Replay:
         self.scenario = scenario
         self.cost, self.memory, self.thermal = cost, memory, thermal
         self.display_hz = display_hz
-        self.model_flops = model_flops
+        self.model = model
         self.input_size = input_size
         self.stylizer = stylizer  # None: timing only, no images are decoded or stylized
         self.compositor = compositor
+        self.pipeline = pipeline or PipelineSettings()
+        self.pipeline.validate()
         self.screen_sink = screen_sink
         self.progress = progress
         n = scenario.frame_count
@@ -109,16 +143,19 @@ class Replay:
         )
         cam = scenario.camera
         screen_w, screen_h = screen_size
+        smoothing = self.pipeline.smoothing
         self._pre_s = cost.preprocess_ms(cam.width, cam.height) / 1000.0
-        self._post_s = (
-            cost.postprocess_ms(input_size, screen_w, screen_h)
-            + cost.compose_ms(screen_w, screen_h)
+        self._render_s = (
+            cost.compose_ms(screen_w, screen_h)
+            + cost.smooth_ms(smoothing.method, smoothing.colour != "none", screen_w, screen_h)
         ) / 1000.0
+        self._screen = (screen_w, screen_h)
+        self._warp_s = cost.warp_ms(screen_w, screen_h) / 1000.0
 
     # --- the event loop -------------------------------------------------------------
 
     def run(self) -> ReplayResult:
-        sc = self.scenario
+        sc, p = self.scenario, self.pipeline
         self._queue: list[tuple[float, int, int, int]] = []
         self._seq = 0
         self._now = float(sc.frame_times[0])
@@ -127,8 +164,11 @@ class Replay:
         self._pressure_mb = 0.0
         self._waiting: _Work | None = None
         self._in_flight: _Work | None = None
-        self._ready: dict[int, _Work] = {}
-        self._latest_ready = -1
+        self._shots: dict[int, _Shot] = {}
+        self._shot_seq = 0
+        self._latest_shot = -1
+        self._last_result: _Shot | None = None  # latest new result, smoothed (for reuse)
+        self._latest_frame: tuple[int, np.ndarray | None] | None = None
         self._after_gap = False
         self._background_since: float | None = None
         self._background: list[tuple[float, float]] = []
@@ -140,11 +180,12 @@ class Replay:
                 "stylized": False,
                 "t_infer_start": None,
                 "t_infer_end": None,
+                "input_size": None,
                 "displayed": False,
+                "reused": False,
                 "t_display": None,
                 "dropped": False,
                 "skipped": False,
-                "input_size": None,
             }
             for i, t in enumerate(sc.frame_times)
         ]
@@ -156,8 +197,16 @@ class Replay:
         self._peak_mb = 0.0
         self._thermal_max = 1.0
         self._flicker = FlickerMeter()
+        self._face_flicker = FlickerMeter()
         self._thumbs: list[tuple[int, np.ndarray, np.ndarray]] = []
         self._images: Iterator[Frame] | None = sc.frames() if self.stylizer else None
+        self._skip = SkipPolicy(p.skip)
+        self._sizes = SizeController(p.sizing, self.input_size)
+        self._smoother = Smoother(p.smoothing, sc.camera) if self.stylizer else None
+        face_on = p.face.enabled and self.stylizer is not None
+        self._tracker = FaceTracker(p.face.tracker) if face_on else None
+        self._face = FacePriority(self.stylizer, p.face.priority) if face_on else None
+        self._face_shares: list[float] = []
 
         for i, t in enumerate(sc.frame_times):
             self._push(float(t) + self._pre_s, Kind.FRAME, i)
@@ -174,11 +223,16 @@ class Replay:
         except KeyboardInterrupt:
             complete, reason = False, f"interrupted (Ctrl-C) at t={self._now:.3f} s"
             t_end = self._now
+        finally:
+            if self._tracker is not None:
+                self._tracker.close()
         self._advance(max(self._now, t_end))
         if self._background_since is not None:
             self._background.append((self._background_since, self._now))
         for rec in self._frames:
-            rec["dropped"] = not rec["displayed"] and not rec["skipped"]
+            # dropped: this camera frame never reached the screen, as content or as the pose
+            # a result was re-projected to (skipped frames are counted apart)
+            rec["dropped"] = rec["t_display"] is None and not rec["skipped"]
         return ReplayResult(
             complete=complete,
             incomplete_reason=reason,
@@ -195,6 +249,8 @@ class Replay:
                 0.0, t_end - float(sc.frame_times[0]) - sum(b - a for a, b in self._background)
             ),
             background=self._background,
+            size_changes=self._sizes.changes,
+            face=self._face_summary(),
             thumbnails=self._thumbs,
         )
 
@@ -216,22 +272,44 @@ class Replay:
             self._on_frame(arg)
         elif kind is Kind.INFER_DONE:
             self._on_inference_done()
-        elif kind is Kind.RESULT_READY:
-            self._on_result_ready(arg)
+        elif kind is Kind.SHOT_READY:
+            self._on_shot_ready(arg)
         elif kind is Kind.DISPLAY:
             self._on_display(arg)
         else:
             self._on_scenario_event(arg)
 
-    # --- handlers -------------------------------------------------------------------
+    def _pose(self, index: int):
+        return self.scenario.pose_at(self._frames[index]["t_capture"])
+
+    # --- camera frames and inference ------------------------------------------------
 
     def _on_frame(self, index: int) -> None:
         image = next(self._images).image if self._images is not None else None
         self._sample_memory()
+        self._skip.new_frame()
+        track = None
+        if self._tracker is not None and image is not None:
+            # Detection runs beside the camera thread (MediaPipe's own graph thread): it
+            # costs phone CPU time (reported) but does not delay this frame.
+            track = self._tracker.update(self._frames[index]["t_capture"], image, index)
         if self._state == "foreground":
-            self._waiting = _Work(index, image)  # latest frame wins: an older one is dropped
-            if self._in_flight is None:
-                self._start_inference()
+            self._latest_frame = (index, image)
+            work = _Work(index, image, track)
+            skip_thumb = thumbnail(image) if image is not None and self.pipeline.skip.skip else None
+            if (
+                self._in_flight is None
+                and self._last_result is not None
+                and self._skip.should_skip(skip_thumb, self._pose(index))
+            ):
+                self._frames[index]["skipped"] = True
+                self._reuse(index, image)
+            else:
+                self._waiting = work  # latest frame wins: an older waiting one is dropped
+                if self._in_flight is None:
+                    self._start_inference()
+                else:
+                    self._reuse(index, image)
         if self.progress:
             self.progress(index + 1, self.scenario.frame_count)
 
@@ -241,75 +319,167 @@ class Replay:
             return
         if self._check_oom(inferring=True, cause="inference activations"):
             return
+        work.size = self._sizes.size
+        flops = self._run_model(work)
         rec = self._frames[work.index]
-        rec.update(stylized=True, t_infer_start=self._now, input_size=self.input_size)
-        if self.stylizer is not None and work.image is not None:
-            work.output = self.stylizer.stylize(work.image)  # host work, no virtual time
+        rec.update(stylized=True, t_infer_start=self._now, input_size=work.size)
+        self._skip.stylized(
+            thumbnail(work.image) if work.image is not None and self.pipeline.skip.skip else None,
+            self._pose(work.index),
+        )
         self._in_flight = work
-        latency_s = self.cost.inference_ms(self.model_flops, self.thermal.factor) / 1000.0
-        self._push(self._now + latency_s, Kind.INFER_DONE, work.index)
+        latency_ms = sum(self.cost.inference_ms(f, self.thermal.factor) for f in flops)
+        self._push(self._now + latency_ms / 1000.0, Kind.INFER_DONE, work.index)
+
+    def _run_model(self, work: _Work) -> list[float]:
+        """Stylize on the host (if images are on) and return the FLOPs of each model call
+        the phone makes for this frame (two with face priority: face crop + background)."""
+        if self._face is not None and work.track is not None and work.image is not None:
+            result = self._face.render(work.image, work.track)
+            work.output, work.face_box = result.image, result.face_box
+            self._face_shares.append(result.face_flops_share)
+            sizes = (result.face_size, result.background_size)
+            return [float(self.model.flops(s)) for s in sizes if s is not None]
+        if self.stylizer is not None and work.image is not None:
+            work.output = self.stylizer.stylize(work.image, work.size)
+        return [float(self.model.flops(work.size))]
 
     def _on_inference_done(self) -> None:
         work, self._in_flight = self._in_flight, None
         if work is None:  # the app died while this inference ran
             return
-        self._frames[work.index]["t_infer_end"] = self._now
+        rec = self._frames[work.index]
+        rec["t_infer_end"] = self._now
         self._done_times.append(self._now)
-        if self._state == "foreground":
-            self._ready[work.index] = work
-            self._push(self._now + self._post_s, Kind.RESULT_READY, work.index)
-            if self._waiting is not None:
-                self._start_inference()
-
-    def _on_result_ready(self, index: int) -> None:
+        self._sizes.observe(self._now, 1000.0 * (self._now - rec["t_infer_start"]))
         if self._state != "foreground":
-            self._ready.pop(index, None)
             return
-        self._latest_ready = index
-        vsync = math.ceil(self._now * self.display_hz - 1e-9) / self.display_hz
-        self._push(vsync, Kind.DISPLAY, index)
+        image = work.output
+        if self._smoother is not None and image is not None and work.image is not None:
+            image = self._smoother.apply(image, work.image, self._pose(work.index), rec["tracking"])
+        shot = _Shot("new", work.index, work.index, image, work.image, work.face_box)
+        self._last_result = shot
+        post_s = self.cost.postprocess_ms(work.size, *self._screen) / 1000.0 + self._render_s
+        if self.pipeline.skip.reuse == "warp" and self._latest_frame is not None:
+            # late warp: show the new result re-projected to the newest camera pose
+            latest, latest_image = self._latest_frame
+            if latest > work.index:
+                shot = self._warped(shot, latest, latest_image, "new")
+                post_s += self._warp_s
+        self._queue_shot(shot, post_s)
+        if self._waiting is not None:
+            self._start_inference()
 
-    def _on_display(self, index: int) -> None:
-        work = self._ready.pop(index, None)
-        if work is None or index != self._latest_ready or self._state != "foreground":
-            return  # superseded by a newer result at the same refresh, or app gone
-        rec = self._frames[index]
-        rec.update(displayed=True, t_display=self._now)
-        self._shown.append(Shown(self._now, rec["t_capture"], self._after_gap))
-        self._after_gap = False
+    # --- reuse and display ----------------------------------------------------------
+
+    def _reuse(self, index: int, image: np.ndarray | None) -> None:
+        """Show the last result for this camera frame, re-projected to its pose."""
+        last = self._last_result
+        if last is None or self.pipeline.skip.reuse != "warp":
+            return
+        self._queue_shot(self._warped(last, index, image, "reuse"), self._warp_s)
+
+    def _warped(self, shot: _Shot, index: int, image: np.ndarray | None, kind: str) -> _Shot:
+        """``shot`` re-projected from its frame's pose to frame ``index``'s pose."""
+        warped = None
+        if shot.image is not None:
+            warped = warp_to_pose(
+                shot.image, self.scenario.camera, self._pose(shot.aligned), self._pose(index),
+                depth_m=self.pipeline.smoothing.pose_depth_m,
+            )
+        return _Shot(kind, shot.source, index, warped, image)
+
+    def _queue_shot(self, shot: _Shot, delay_s: float) -> None:
+        self._shot_seq += 1
+        self._shots[self._shot_seq] = shot
+        self._push(self._now + delay_s, Kind.SHOT_READY, self._shot_seq)
+
+    def _on_shot_ready(self, seq: int) -> None:
+        if self._state != "foreground":
+            self._shots.pop(seq, None)
+            return
+        self._latest_shot = max(self._latest_shot, seq)
+        vsync = math.ceil(self._now * self.display_hz - 1e-9) / self.display_hz
+        self._push(vsync, Kind.DISPLAY, seq)
+
+    def _on_display(self, seq: int) -> None:
+        shot = self._shots.pop(seq, None)
+        if shot is None or seq != self._latest_shot or self._state != "foreground":
+            return  # superseded by a newer shot at the same refresh, or app gone
+        aligned = self._frames[shot.aligned]
+        source = self._frames[shot.source]
+        if shot.kind == "new":
+            source["displayed"] = True
+        else:
+            aligned["reused"] = True
+        if aligned["t_display"] is None:
+            aligned["t_display"] = self._now
+            # a displayed frame is a camera pose reaching the screen: a new result re-projected
+            # to a pose already shown (by a reuse) refreshes that frame, it is not another one
+            self._shown.append(
+                Shown(self._now, aligned["t_capture"], self._after_gap, source["t_capture"])
+            )
+            self._after_gap = False
         entry = {
             "t": self._now,
-            "frame": index,
-            "latency_ms": 1000.0 * (self._now - rec["t_capture"]),
+            "frame": shot.aligned,
+            "source": shot.source,
+            "kind": shot.kind,
+            "latency_ms": 1000.0 * (self._now - aligned["t_capture"]),
+            "content_age_ms": 1000.0 * (self._now - source["t_capture"]),
             "warp_error": None,
             "luminance": None,
         }
-        if work.output is not None and work.image is not None:
-            entry["warp_error"] = self._flicker.add(self._now, work.image, work.output)
-            entry["luminance"] = mean_luminance(work.output)
-            self._show(work, rec, entry)
+        if shot.image is not None and shot.input is not None:
+            entry["warp_error"] = self._flicker.add(self._now, shot.input, shot.image)
+            entry["luminance"] = mean_luminance(shot.image)
+            if shot.face_box is not None:
+                entry["face_warp_error"] = self._face_region_error(shot)
+            self._show(shot, aligned, entry)
         self._display.append(entry)
 
-    def _show(self, work: _Work, rec: dict, entry: dict) -> None:
+    def _face_region_error(self, shot: _Shot) -> float | None:
+        x, y, w, h = shot.face_box
+        return self._face_flicker.add(
+            self._now, shot.input[y : y + h, x : x + w], shot.image[y : y + h, x : x + w]
+        )
+
+    def _show(self, shot: _Shot, rec: dict, entry: dict) -> None:
         """Compose the screen only when someone looks at it (video sink, report strip)."""
-        wants_thumb = bool(self._thumb_targets) and work.index >= self._thumb_targets[0]
+        wants_thumb = bool(self._thumb_targets) and shot.aligned >= self._thumb_targets[0]
         if self.screen_sink is None and not wants_thumb:
             return
         hud = f"{self._recent_fps():4.1f} FPS  {entry['latency_ms']:5.0f} ms"
         screen = self.compositor.compose(
-            work.output, self.scenario.pose_at(rec["t_capture"]), rec["tracking"], hud
+            shot.image, self._pose(shot.aligned), rec["tracking"], hud
         )
         if self.screen_sink is not None:
             self.screen_sink(self._now, screen)
         if wants_thumb:
-            self._thumbs.append((work.index, work.image, screen))
-            while self._thumb_targets and self._thumb_targets[0] <= work.index:
+            self._thumbs.append((shot.aligned, shot.input, screen))
+            while self._thumb_targets and self._thumb_targets[0] <= shot.aligned:
                 self._thumb_targets.pop(0)
 
     def _recent_fps(self) -> float:
         """Display FPS over the last second, as the app's own HUD would show it."""
         recent = [s for s in self._shown if s.t_display > self._now - 1.0]
         return float(len(recent))
+
+    def _face_summary(self) -> dict | None:
+        if self._tracker is None:
+            return None
+        tracker = self._tracker
+        return {
+            "frames": tracker.frames,
+            "detections": tracker.detections,
+            "found": tracker.found,
+            "detections_per_s": tracker.detections_per_s,
+            "phone_detect_ms_per_s": tracker.detections_per_s * self.cost.face_detect_ms(),
+            "face_flops_share": float(np.mean(self._face_shares)) if self._face_shares else None,
+            "face_warp_error": self._face_flicker.summary().get("warp_error"),
+        }
+
+    # --- scenario events and memory -------------------------------------------------
 
     def _on_scenario_event(self, k: int) -> None:
         ev = self.scenario.events[k]
@@ -320,13 +490,14 @@ class Replay:
             self._state, self._after_gap = "foreground", True
             self._background.append((self._background_since or self._now, self._now))
             self._background_since = None
+            self._last_result = None  # an app resuming starts afresh
+            if self._smoother is not None:
+                self._smoother.reset()
         elif ev.type == "memory_pressure":
             self._pressure_mb = float(ev.mb or 0.0)
             self._check_oom(inferring=self._in_flight is not None, cause="memory pressure")
         elif ev.type == "thermal":
             self.thermal.force(float(ev.factor or 1.0))
-
-    # --- memory ---------------------------------------------------------------------
 
     def _sample_memory(self) -> None:
         mb = self._footprint(self._in_flight is not None)
@@ -353,4 +524,5 @@ class Replay:
             {"t": self._now, "memory_mb": mb, "limit_mb": limit, "cause": cause, "source": "model"}
         )
         self._state, self._waiting, self._in_flight = "dead", None, None
+        self._last_result = None
         return True

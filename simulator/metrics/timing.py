@@ -4,7 +4,10 @@ Definitions (the README's "Metrics" section says the same in prose):
 - display FPS: new stylized results shown per second of foreground time;
 - inference FPS: completed inferences per second, measured between the first and the last
   completion (so start-up and the unfinished tail do not bias it), background time excluded;
-- latency (motion-to-photon): display time minus capture time of the source frame;
+- latency (motion-to-photon): display time minus capture time of the frame whose camera
+  pose the picture shows (a result re-projected to a newer pose counts from that frame);
+- content age: display time minus capture time of the stylized frame whose content is
+  shown (equal to the latency unless results are re-projected);
 - frame interval: time between two consecutive new results on screen (never across a
   background period);
 - jank: an interval longer than the run's own cadence plus one display refresh, where the
@@ -31,8 +34,9 @@ class Shown:
     """One new result on screen."""
 
     t_display: float
-    t_capture: float
+    t_capture: float  # of the frame whose pose the picture is aligned to (motion-to-photon)
     after_gap: bool  # first result after a background period (its interval is not counted)
+    t_source: float | None = None  # of the stylized frame whose content it shows
 
 
 def _percentiles(values_ms: Sequence[float], names: Sequence[int]) -> dict[str, float | None]:
@@ -72,10 +76,13 @@ def timing_metrics(
         inference_fps = (len(done) - 1) / span if span > 0 else None
     latency = _percentiles(latencies, (50, 95, 99))
     latency["mean"] = float(np.mean(latencies)) if latencies else None
+    ages = [1000.0 * (s.t_display - (s.t_source if s.t_source is not None else s.t_capture))
+            for s in shown]
     return {
         "display_fps": len(shown) / foreground_s if foreground_s > 0 else 0.0,
         "inference_fps": inference_fps,
         "latency_ms": latency,
+        "content_age_ms": _percentiles(ages, (50, 95)),
         "frame_interval_ms": _percentiles([1000.0 * dt for dt in intervals], (50, 90, 95, 99)),
         "jank_pct": 100.0 * janky / len(intervals) if intervals else 0.0,
         "slow_frames": sum(1 for dt in intervals if dt > 1.0 / min_display_fps + 1e-9),

@@ -40,6 +40,13 @@ def format_verdict(report: dict) -> str:
         f"{m['stylized_frames']} stylized / {m['displayed_frames']} shown / "
         f"{m['dropped_frames']} dropped, {len(report['oom_events'])} OOM"
     )
+    if m.get("reused_frames") or m.get("skipped_frames") or report.get("size_changes"):
+        sizes = " -> ".join(str(c["to"]) for c in report.get("size_changes", []))
+        summary += (
+            f"\nreuse: {m.get('reused_frames', 0)} warped reuses, {m['skipped_frames']} skipped"
+            f" inferences; {m.get('resized_inferences', 0)} inferences resized"
+            + (f" (size {report['input_size']} -> {sizes})" if sizes else "")
+        )
     lines = [head, summary, "", *table]
     if skipped:
         lines.append(f"(not judged: {', '.join(skipped)})")
