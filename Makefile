@@ -11,6 +11,7 @@ OUT ?= out/run
 
 .PHONY: setup setup-train run test bench lint samples train-lite clean
 TEACHER ?= toon-classic
+STEPS ?= 1500
 
 setup: $(VENV)/.installed
 
@@ -46,7 +47,7 @@ samples: setup
 
 # Distil the AR-lite student from TEACHER (any model name or .onnx path) into models/.
 train-lite: setup-train
-	$(PY) -m simulator.zoo.train_lite --out models --teacher $(TEACHER)
+	$(PY) -m simulator.zoo.train_lite --out models --teacher $(TEACHER) --steps $(STEPS)
 
 clean:
 	rm -rf out .pytest_cache .ruff_cache
