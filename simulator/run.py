@@ -153,7 +153,8 @@ def build_report(
     )
     metrics["flicker"] = {
         k: result.flicker.get(k)
-        for k in ("warp_error", "warp_error_p95", "frame_diff", "luminance_flicker")
+        for k in ("warp_error", "warp_error_p95", "frame_diff", "luminance_flicker",
+                  "ghosting_ssim")
     }
     metrics["memory_peak_mb"] = result.memory_peak_mb
     metrics["thermal_factor_max"] = result.thermal_factor_max

@@ -20,6 +20,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from enum import IntEnum
 
+import cv2
 import numpy as np
 
 from simulator.device.cost import CostModel
@@ -38,6 +39,7 @@ from simulator.pipeline.stylize import Stylizer
 from simulator.pipeline.warp import warp_to_pose
 from simulator.scenario.model import Scenario
 from simulator.types import Frame
+from simulator.zoo.quality import ssim
 from simulator.zoo.registry import ResolvedModel
 
 # Called with each new screen the phone shows: (virtual time, composited RGB image).
@@ -101,6 +103,18 @@ class _Shot:
     image: np.ndarray | None
     input: np.ndarray | None
     face_box: tuple[int, int, int, int] | None = None
+
+
+GHOSTING_SIDE = 320  # ghosting SSIM is measured at this longer side (cost, not precision)
+
+
+def ghosting_ssim(smoothed: np.ndarray, unsmoothed: np.ndarray) -> float:
+    """SSIM of the smoothed result to the unsmoothed one: 1 = the smoother left no trail."""
+    h, w = smoothed.shape[:2]
+    scale = min(1.0, GHOSTING_SIDE / max(h, w))
+    size = (max(11, round(w * scale)), max(11, round(h * scale)))
+    return ssim(cv2.resize(smoothed, size, interpolation=cv2.INTER_AREA),
+                cv2.resize(unsmoothed, size, interpolation=cv2.INTER_AREA))
 
 
 class Replay:
@@ -207,6 +221,9 @@ class Replay:
         self._tracker = FaceTracker(p.face.tracker) if face_on else None
         self._face = FacePriority(self.stylizer, p.face.priority) if face_on else None
         self._face_shares: list[float] = []
+        smoothing = p.smoothing
+        self._smoothing_on = smoothing.method != "none" or smoothing.colour != "none"
+        self._ghosting: list[float] = []
 
         for i, t in enumerate(sc.frame_times):
             self._push(float(t) + self._pre_s, Kind.FRAME, i)
@@ -242,7 +259,10 @@ class Replay:
             inference_done=self._done_times,
             oom_events=self._ooms,
             series=self._series,
-            flicker=self._flicker.summary(),
+            flicker={
+                **self._flicker.summary(),
+                "ghosting_ssim": float(np.mean(self._ghosting)) if self._ghosting else None,
+            },
             memory_peak_mb=self._peak_mb,
             thermal_factor_max=self._thermal_max,
             foreground_s=max(
@@ -357,6 +377,8 @@ class Replay:
         image = work.output
         if self._smoother is not None and image is not None and work.image is not None:
             image = self._smoother.apply(image, work.image, self._pose(work.index), rec["tracking"])
+            if self._smoothing_on:
+                self._ghosting.append(ghosting_ssim(image, work.output))
         shot = _Shot("new", work.index, work.index, image, work.image, work.face_box)
         self._last_result = shot
         post_s = self.cost.postprocess_ms(work.size, *self._screen) / 1000.0 + self._render_s
