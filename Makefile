@@ -37,6 +37,7 @@ test: setup-train
 
 bench: setup
 	$(PY) bench/run_bench.py --out bench/results.json
+	$(ARSIM) sweep --out bench
 
 lint: setup
 	$(VENV)/bin/ruff check .

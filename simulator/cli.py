@@ -139,6 +139,12 @@ def _add_models(sub: argparse._SubParsersAction) -> None:
     b.add_argument("--sizes", type=_sizes, default=(256, 512))
 
 
+def _add_sweep(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("sweep", help="bundled scenarios through a grid of pipeline settings")
+    p.add_argument("scenarios", nargs="*", help="default: the bundled orbit-desk and pan-fast")
+    p.add_argument("--out", default="out/sweep", help="folder for sweep.json and sweep.md")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="arsim", description=__doc__.splitlines()[0])
     parser.add_argument("--version", action="version", version=f"arsim {__version__}")
@@ -147,6 +153,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_scenario(sub)
     _add_devices(sub)
     _add_models(sub)
+    _add_sweep(sub)
     return parser
 
 
@@ -243,11 +250,25 @@ def _cmd_models(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _cmd_sweep(args: argparse.Namespace) -> int:
+    import simulator
+    from simulator.sweep import default_grid, run_sweep, write_sweep
+
+    bundled = Path(simulator.__file__).resolve().parents[1] / "scenarios"
+    scenarios = [Path(s) for s in args.scenarios] or [bundled / "orbit-desk", bundled / "pan-fast"]
+    rows = run_sweep(scenarios, default_grid(), progress=lambda s: print(s, file=sys.stderr))
+    json_path, md_path = write_sweep(rows, Path(args.out))
+    print(md_path.read_text())
+    print(f"wrote {json_path} and {md_path}")
+    return EXIT_OK
+
+
 _COMMANDS = {
     "run": _cmd_run,
     "scenario": _cmd_scenario,
     "devices": _cmd_devices,
     "models": _cmd_models,
+    "sweep": _cmd_sweep,
 }
 
 
