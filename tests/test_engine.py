@@ -166,3 +166,12 @@ def test_output_video_shows_the_phone_screen(small_scene: Path, tmp_path: Path) 
     assert count == outcome.report["scenario"]["frames"]
     assert video.get(cv2.CAP_PROP_FRAME_WIDTH) == outcome.report["scenario"]["width"]
     assert len(outcome.report["frames"]) == count
+
+
+@pytest.mark.parametrize(("model", "check"), [
+    ("animeganv2-arch", lambda m: m["inference_fps"] == pytest.approx(3.2, rel=0.02)),
+    ("ar-lite", lambda m: m["display_fps"] >= 15 and m["inference_fps"] >= 15),
+])
+def test_zoo_models_on_the_redmi_cpu(model: str, check, ten_seconds: Path, tmp_path: Path) -> None:
+    settings = RunSettings(device="redmi-note-10", backend="cpu", model=model, timing_only=True)
+    assert check(run_scenario(ten_seconds, settings, tmp_path).report["metrics"])
