@@ -30,7 +30,7 @@ from pathlib import Path
 
 import numpy as np
 import onnx
-from onnx import TensorProto, helper, numpy_helper
+from onnx import helper, numpy_helper
 
 from simulator.errors import InputError
 from simulator.zoo import graph_stats
@@ -42,12 +42,10 @@ from simulator.zoo.card import (
     ModelCard,
     save_card,
 )
-from simulator.zoo.toon import _Graph
+from simulator.zoo.onnx_graph import GraphBuilder, image_model
 
 ARCH_NAME = "animeganv2-arch"
 ARCH_SEED = 0
-OPSET = 17
-IR_VERSION = 8  # goes with opset 17
 CARD_SIZES = (256, 512)
 NORM_EPS = 1e-5
 LEAKY_SLOPE = 0.2
@@ -187,7 +185,7 @@ def check_state_dict(state: Mapping[str, np.ndarray], where: str = "state dict")
             raise InputError(where, f"key '{key}': contains NaN or infinity")
 
 
-class _GeneratorGraph(_Graph):
+class _GeneratorGraph(GraphBuilder):
     """Adds the generator's layers to a graph; weights are initializers named by their key."""
 
     def __init__(self, state: Mapping[str, np.ndarray]) -> None:
@@ -297,23 +295,7 @@ def build_generator(state: Mapping[str, np.ndarray], where: str = "state dict") 
     x = g.block(g.resize_like(x, "input"), "block_e")
     g.op("Tanh", g.op("Conv", x, g.weight(OUT_WEIGHT)), out="output")
 
-    image = [1, 3, "height", "width"]
-    graph = helper.make_graph(
-        g.nodes,
-        "animeganv2_generator",
-        [helper.make_tensor_value_info("input", TensorProto.FLOAT, image)],
-        [helper.make_tensor_value_info("output", TensorProto.FLOAT, image)],
-        initializer=g.initializers,
-    )
-    model = helper.make_model(
-        graph,
-        opset_imports=[helper.make_opsetid("", OPSET)],
-        producer_name="arsim",
-        producer_version="1",
-        ir_version=IR_VERSION,
-    )
-    onnx.checker.check_model(model)
-    return model
+    return image_model(g.nodes, g.initializers, "animeganv2_generator")
 
 
 def generator_card(

@@ -22,13 +22,12 @@ from typing import Protocol, TypeVar
 
 import numpy as np
 import onnx
-from onnx import TensorProto, helper, numpy_helper
+from onnx import helper, numpy_helper
 
 from simulator.errors import InputError
+from simulator.zoo.onnx_graph import image_model
 
 NAME = "ar-lite"
-OPSET = 17
-IR_VERSION = 8
 
 T = TypeVar("T")
 
@@ -231,20 +230,4 @@ def build_lite(state: Mapping[str, np.ndarray]) -> onnx.ModelProto:
     # Rename the last node's output to "output" (the graph's output name).
     ops.nodes[-1].output[0] = "output"
     assert result == ops.nodes[-1].name
-    image = [1, 3, "height", "width"]
-    graph = helper.make_graph(
-        ops.nodes,
-        NAME,
-        [helper.make_tensor_value_info("input", TensorProto.FLOAT, image)],
-        [helper.make_tensor_value_info("output", TensorProto.FLOAT, image)],
-        initializer=ops.initializers,
-    )
-    model = helper.make_model(
-        graph,
-        opset_imports=[helper.make_opsetid("", OPSET)],
-        producer_name="arsim",
-        producer_version="1",
-        ir_version=IR_VERSION,
-    )
-    onnx.checker.check_model(model, full_check=True)
-    return model
+    return image_model(ops.nodes, ops.initializers, NAME)

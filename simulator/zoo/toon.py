@@ -18,14 +18,12 @@ from pathlib import Path
 
 import numpy as np
 import onnx
-from onnx import TensorProto, helper, numpy_helper
 
 from simulator.zoo import graph_stats
 from simulator.zoo.card import BYTES_PER_MB, ImageSpec, InputSpec, ModelCard, save_card
+from simulator.zoo.onnx_graph import GraphBuilder, image_model
 
 NAME = "toon-classic"
-OPSET = 17
-IR_VERSION = 8  # the IR version that goes with opset 17; keeps older runtimes able to load it
 CARD_SIZES = (256, 512)
 
 RANGE_SIGMA = 0.06  # luminance difference at which a neighbour's weight falls to 1/e
@@ -38,33 +36,7 @@ LINE_DARKNESS = 0.85
 LUMA_WEIGHTS = (0.299, 0.587, 0.114)  # ITU-R BT.601
 
 
-class _Graph:
-    """Collects nodes and constants; every call returns the name of the new tensor."""
-
-    def __init__(self) -> None:
-        self.nodes: list[onnx.NodeProto] = []
-        self.initializers: list[onnx.TensorProto] = []
-        self._consts: dict[tuple, str] = {}
-
-    def _fresh(self, stem: str) -> str:
-        return f"{stem}_{len(self.nodes) + len(self.initializers)}"
-
-    def const(self, stem: str, value: np.ndarray | list | float) -> str:
-        array = np.asarray(value)
-        array = array.astype(np.int64 if array.dtype.kind in "iu" else np.float32)
-        key = (array.dtype.str, array.shape, array.tobytes())
-        if key not in self._consts:  # share equal constants
-            self._consts[key] = self._fresh(stem)
-            self.initializers.append(numpy_helper.from_array(array, self._consts[key]))
-        return self._consts[key]
-
-    def op(self, op_type: str, *inputs: str, out: str | None = None, **attrs) -> str:
-        name = out or self._fresh(op_type.lower())
-        self.nodes.append(helper.make_node(op_type, list(inputs), [name], name=name, **attrs))
-        return name
-
-
-def _window(g: _Graph, padded: str, pad: int, dy: int, dx: int) -> str:
+def _window(g: GraphBuilder, padded: str, pad: int, dy: int, dx: int) -> str:
     """The ``pad``-padded image shifted by (dy, dx): the original size again."""
     # ends count back from the far border; 0 would mean "empty", so the last window uses max
     ends = [shift - pad if shift < pad else np.iinfo(np.int64).max for shift in (dy, dx)]
@@ -72,17 +44,17 @@ def _window(g: _Graph, padded: str, pad: int, dy: int, dx: int) -> str:
     return g.op("Slice", padded, starts, g.const("ends", ends), g.const("axes", [2, 3]))
 
 
-def _edge_pad(g: _Graph, image: str, pad: int) -> str:
+def _edge_pad(g: GraphBuilder, image: str, pad: int) -> str:
     return g.op("Pad", image, g.const("pads", [0, 0, pad, pad, 0, 0, pad, pad]), mode="edge")
 
 
-def _luminance(g: _Graph, image: str) -> str:
+def _luminance(g: GraphBuilder, image: str) -> str:
     weights = np.array(LUMA_WEIGHTS).reshape(1, 3, 1, 1)
     weighted = g.op("Mul", image, g.const("luma_weights", weights))
     return g.op("ReduceSum", weighted, g.const("channel_axis", [1]), keepdims=1)
 
 
-def _bilateral_pass(g: _Graph, image: str, dilation: int) -> str:
+def _bilateral_pass(g: GraphBuilder, image: str, dilation: int) -> str:
     """One bilateral pass over the (dilated) 3x3 neighbourhood.
 
     The range weight exp(-dY^2 / sigma_r^2) uses the luminance difference: one channel
@@ -105,7 +77,7 @@ def _bilateral_pass(g: _Graph, image: str, dilation: int) -> str:
     return g.op("Div", g.op("Sum", *weighted), g.op("Sum", *weights))
 
 
-def _quantize_luminance(g: _Graph, image: str, luma: str) -> str:
+def _quantize_luminance(g: GraphBuilder, image: str, luma: str) -> str:
     """Snap luminance softly to LUMA_LEVELS steps and shift all channels by the change."""
     scaled = g.op("Mul", luma, g.const("levels", float(LUMA_LEVELS)))
     nearest = g.op("Floor", g.op("Add", scaled, g.const("half", 0.5)))
@@ -116,7 +88,7 @@ def _quantize_luminance(g: _Graph, image: str, luma: str) -> str:
     return g.op("Add", image, shift)
 
 
-def _line_mask(g: _Graph, luma: str) -> str:
+def _line_mask(g: GraphBuilder, luma: str) -> str:
     """1 - darkness of the ink line at each pixel, from the Sobel gradient magnitude."""
     padded = _edge_pad(g, luma, 1)
 
@@ -141,7 +113,7 @@ def _line_mask(g: _Graph, luma: str) -> str:
 
 def build_toon_classic() -> onnx.ModelProto:
     """The toon-classic graph: input "input" [1,3,H,W] RGB in [0,1] -> "output" same shape."""
-    g = _Graph()
+    g = GraphBuilder()
     smooth = "input"
     for dilation in PASS_DILATIONS:
         smooth = _bilateral_pass(g, smooth, dilation)
@@ -150,23 +122,7 @@ def build_toon_classic() -> onnx.ModelProto:
     inked = g.op("Mul", flat, _line_mask(g, luma))
     g.op("Clip", inked, g.const("zero", 0.0), g.const("one", 1.0), out="output")
 
-    image_type = [1, 3, "height", "width"]
-    graph = helper.make_graph(
-        g.nodes,
-        NAME,
-        [helper.make_tensor_value_info("input", TensorProto.FLOAT, image_type)],
-        [helper.make_tensor_value_info("output", TensorProto.FLOAT, image_type)],
-        initializer=g.initializers,
-    )
-    model = helper.make_model(
-        graph,
-        opset_imports=[helper.make_opsetid("", OPSET)],
-        producer_name="arsim",
-        producer_version="1",
-        ir_version=IR_VERSION,
-    )
-    onnx.checker.check_model(model, full_check=True)
-    return model
+    return image_model(g.nodes, g.initializers, NAME)
 
 
 def toon_classic_card(model: onnx.ModelProto) -> ModelCard:
