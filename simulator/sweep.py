@@ -40,8 +40,8 @@ class Variant:
 
 
 def default_grid() -> list[Variant]:
-    """Smoothing on a model that keeps up with the camera (every frame stylized), then
-    reuse / skip / dynamic size for AnimeGANv2's cost on the Redmi Note 10's CPU."""
+    """Smoothing on a model that keeps up with the camera (every frame stylized); reuse and
+    dynamic size for AnimeGANv2's cost on the Redmi Note 10's CPU; frame skip with AR-lite."""
     toon = RunSettings(device="redmi-note-10", backend="cpu", model="toon-classic")
 
     def smooth(method: str, alpha: float, colour: str = "none") -> RunSettings:
@@ -49,6 +49,7 @@ def default_grid() -> list[Variant]:
             smoothing=SmoothSettings(method=method, alpha=alpha, colour=colour)))
 
     gen = RunSettings(device="redmi-note-10", backend="cpu", model="animeganv2-arch")
+    lite = RunSettings(device="redmi-note-10", backend="cpu", model="ar-lite")
     warp = SkipSettings(reuse="warp")
     sizes = SizeSettings(sizes=(160, 256))
     return [
@@ -63,8 +64,12 @@ def default_grid() -> list[Variant]:
         Variant("reuse", "warp", replace(gen, pipeline=PipelineSettings(skip=warp))),
         Variant("reuse", "warp + sizes 160,256", replace(gen, pipeline=PipelineSettings(
             skip=warp, sizing=sizes))),
-        Variant("reuse", "warp + sizes + skip", replace(gen, pipeline=PipelineSettings(
-            skip=replace(warp, skip=True), sizing=sizes))),
+        Variant("reuse", "warp + sizes + pose smoothing", replace(gen, pipeline=PipelineSettings(
+            skip=warp, sizing=sizes, smoothing=SmoothSettings(method="pose")))),
+        # skipping needs a free worker: a model faster than the camera
+        Variant("skip", "ar-lite warp", replace(lite, pipeline=PipelineSettings(skip=warp))),
+        Variant("skip", "ar-lite warp + skip", replace(lite, pipeline=PipelineSettings(
+            skip=replace(warp, skip=True)))),
     ]
 
 
