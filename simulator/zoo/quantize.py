@@ -220,7 +220,9 @@ def _quantize_int8(source: Path, out: Path, tensors: list[np.ndarray], method: s
         prepared = Path(work) / "prepared.onnx"
         try:
             # shape inference + basic graph optimisation: recommended before quantising
-            quant_pre_process(str(source), str(prepared))
+            # symbolic shape inference cannot follow graphs whose resize sizes are computed
+            # (AR-lite, AnimeGANv2): ONNX shape inference and the optimiser are enough
+            quant_pre_process(str(source), str(prepared), skip_symbolic_shape=True)
             quantize_static(
                 str(prepared),
                 str(out),
