@@ -17,6 +17,7 @@ import statistics
 import sys
 import tempfile
 import time
+from dataclasses import asdict
 from pathlib import Path
 
 import cv2
@@ -39,7 +40,7 @@ def replay_speed(scenario: Path, settings: RunSettings) -> dict:
         wall = time.perf_counter() - started
     frames = report["scenario"]["frames"]
     return {
-        "settings": {k: v for k, v in vars(settings).items() if k != "thumbnails"},
+        "settings": {k: v for k, v in asdict(settings).items() if k != "thumbnails"},
         "frames": frames,
         "stylized_frames": report["metrics"]["stylized_frames"],
         "wall_s": round(wall, 3),

@@ -16,7 +16,7 @@ from simulator.device.cost import CostModel
 from simulator.device.memory import MemoryModel
 from simulator.device.profile import load_profile
 from simulator.device.thermal import ThermalModel
-from simulator.engine.replay import Replay, ReplayResult
+from simulator.engine.replay import DisplayObserver, Replay, ReplayResult
 from simulator.errors import InputError
 from simulator.metrics.timing import timing_metrics
 from simulator.metrics.verdict import budgets_for, evaluate
@@ -57,6 +57,7 @@ def run_scenario(
     settings: RunSettings,
     out_dir: Path,
     progress: Callable[[int, int], None] | None = None,
+    observer: DisplayObserver | None = None,
 ) -> RunOutcome:
     """Replay, judge and write the reports. Bad input raises InputError before any work."""
     profile = load_profile(settings.device)
@@ -106,6 +107,7 @@ def run_scenario(
             compositor=Compositor(cam, scenario.anchors),
             pipeline=settings.pipeline,
             screen_sink=sink,
+            observer=observer,
             thumbnails=settings.thumbnails,
             progress=progress,
         )

@@ -175,3 +175,12 @@ def test_output_video_shows_the_phone_screen(small_scene: Path, tmp_path: Path) 
 def test_zoo_models_on_the_redmi_cpu(model: str, check, ten_seconds: Path, tmp_path: Path) -> None:
     settings = RunSettings(device="redmi-note-10", backend="cpu", model=model, timing_only=True)
     assert check(run_scenario(ten_seconds, settings, tmp_path).report["metrics"])
+
+
+def test_observer_sees_every_display_with_its_images(small_scene: Path, tmp_path: Path) -> None:
+    seen = []
+    outcome = run_scenario(small_scene, RunSettings(), tmp_path,
+                           observer=lambda entry, inp, screen: seen.append((entry, inp, screen)))
+    assert [e for e, _, _ in seen] == outcome.report["display"]
+    _, inp, screen = seen[-1]
+    assert inp.shape == screen.shape == (96, 160, 3)

@@ -44,6 +44,8 @@ from simulator.zoo.registry import ResolvedModel
 
 # Called with each new screen the phone shows: (virtual time, composited RGB image).
 ScreenSink = Callable[[float, np.ndarray], None]
+# Called with each display entry (report["display"] item), its input frame and the screen.
+DisplayObserver = Callable[[dict, np.ndarray, np.ndarray], None]
 
 
 class Kind(IntEnum):
@@ -135,6 +137,7 @@ class Replay:
         compositor: Compositor,
         pipeline: PipelineSettings | None = None,
         screen_sink: ScreenSink | None = None,
+        observer: DisplayObserver | None = None,
         thumbnails: int = 6,
         progress: Callable[[int, int], None] | None = None,
     ) -> None:
@@ -148,6 +151,7 @@ class Replay:
         self.pipeline = pipeline or PipelineSettings()
         self.pipeline.validate()
         self.screen_sink = screen_sink
+        self.observer = observer  # live views (the Qt app); None in batch runs
         self.progress = progress
         n = scenario.frame_count
         self._thumb_targets = (
@@ -467,9 +471,9 @@ class Replay:
         )
 
     def _show(self, shot: _Shot, rec: dict, entry: dict) -> None:
-        """Compose the screen only when someone looks at it (video sink, report strip)."""
+        """Compose the screen only when someone looks at it (video sink, viewer, report)."""
         wants_thumb = bool(self._thumb_targets) and shot.aligned >= self._thumb_targets[0]
-        if self.screen_sink is None and not wants_thumb:
+        if self.screen_sink is None and self.observer is None and not wants_thumb:
             return
         hud = f"{self._recent_fps():4.1f} FPS  {entry['latency_ms']:5.0f} ms"
         screen = self.compositor.compose(
@@ -477,6 +481,8 @@ class Replay:
         )
         if self.screen_sink is not None:
             self.screen_sink(self._now, screen)
+        if self.observer is not None:
+            self.observer(entry, shot.input, screen)
         if wants_thumb:
             self._thumbs.append((shot.aligned, shot.input, screen))
             while self._thumb_targets and self._thumb_targets[0] <= shot.aligned:
