@@ -242,7 +242,8 @@ def _cmd_models(args: argparse.Namespace) -> int:
         for card in list_models():
             flops = card.flops.get(256)
             gflops = f"{flops / 1e9:7.2f} GFLOPs@256" if flops else "    ? GFLOPs@256"
-            print(f"{card.name:24} {card.parameters:>10,} params  {gflops}  {card.description}")
+            summary = card.description.split(". ")[0].rstrip(".")
+            print(f"{card.name:18} {card.parameters:>10,} params  {gflops}  {summary}")
     else:
         model = resolve_model(args.name)
         print(json.dumps(card_to_dict(model.card), indent=2))
