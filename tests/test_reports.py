@@ -122,3 +122,13 @@ def test_rolling_fps_and_chart_helpers() -> None:
     svg = line_chart([Series("a", [0, 1, 2, 3], [1.0, None, 2.0, 3.0])], x_label="x", y_label="y")
     series_path = re.search(r'<path d="([^"]+)" fill="none" stroke="#2563eb"', svg).group(1)
     assert series_path.count("M") == 2 and series_path.count("L") == 1  # a gap at the None
+
+
+def test_html_shows_size_changes_and_face_priority(tmp_path: Path) -> None:
+    report = sample_report()
+    report["size_changes"] = [{"t": 0.95, "from": 256, "to": 160, "reason": "latency 314 ms"}]
+    report["face"] = {"detections_per_s": 6.0, "face_flops_share": 0.7}
+    html = render_html(report)
+    assert "latency 314 ms" in html and "detections_per_s" in html
+    assert "face priority off" not in html
+    assert "face priority off" in render_html(sample_report())

@@ -169,20 +169,43 @@ def _verdict_table(report: Mapping) -> str:
     return _table(("Budget", "Name", "Measured", "Limit", "Result"), "".join(rows))
 
 
-def _metrics_table(metrics: Mapping) -> str:
-    def flatten(prefix: str, value: object) -> Iterable[tuple[str, object]]:
-        if isinstance(value, Mapping):
-            for key, item in value.items():
-                yield from flatten(f"{prefix}.{key}" if prefix else str(key), item)
-        else:
-            yield prefix, value
+def _flatten(prefix: str, value: object) -> Iterable[tuple[str, object]]:
+    """Nested mappings as ("a.b.c", value) pairs."""
+    if isinstance(value, Mapping):
+        for key, item in value.items():
+            yield from _flatten(f"{prefix}.{key}" if prefix else str(key), item)
+    else:
+        yield prefix, value
 
+
+def _key_value_table(data: Mapping, heading: str) -> str:
     rows = "".join(
         f'<tr><td><code>{escape(name)}</code></td><td class="num">'
         f"{'–' if value is None else _text(value)}</td></tr>"
-        for name, value in flatten("", metrics)
+        for name, value in _flatten("", data)
     )
-    return _table(("Metric", "Value"), rows)
+    return _table((heading, "Value"), rows)
+
+
+def _metrics_table(metrics: Mapping) -> str:
+    return _key_value_table(metrics, "Metric")
+
+
+def _pipeline(report: Mapping) -> str:
+    """What the temporal stages did: input size switches and face priority."""
+    parts = []
+    changes = report.get("size_changes") or []
+    if changes:
+        rows = "".join(
+            f'<tr><td class="num">{_text(c.get("t"))}</td><td class="num">{_text(c.get("from"))}'
+            f'</td><td class="num">{_text(c.get("to"))}</td><td>{_text(c.get("reason", ""))}'
+            "</td></tr>"
+            for c in changes
+        )
+        parts.append(_table(("Time (s)", "From", "To", "Why"), rows))
+    if report.get("face"):
+        parts.append(_key_value_table(report["face"], "Face priority"))
+    return "".join(parts) or '<p class="empty">No input size changes; face priority off.</p>'
 
 
 def _figure(caption: str, svg: str) -> str:
@@ -290,11 +313,7 @@ def _thumbnails(thumbnails: Sequence[tuple[int, np.ndarray, np.ndarray]]) -> str
 def _settings_table(settings: Mapping) -> str:
     if not settings:
         return '<p class="empty">No settings recorded.</p>'
-    rows = "".join(
-        f"<tr><td><code>{escape(str(k))}</code></td><td>{_text(v)}</td></tr>"
-        for k, v in settings.items()
-    )
-    return _table(("Setting", "Value"), rows)
+    return _key_value_table(settings, "Setting")
 
 
 def render_html(
@@ -315,6 +334,8 @@ def render_html(
             _plots(report),
             "<h2>Out-of-memory events</h2>",
             _oom_table(report.get("oom_events") or []),
+            "<h2>Pipeline</h2>",
+            _pipeline(report),
             "<h2>Input and output</h2>",
             _thumbnails(thumbnails),
             "<h2>Metrics</h2>",
