@@ -438,7 +438,8 @@ class Replay:
             source["displayed"] = True
         else:
             aligned["reused"] = True
-        if aligned["t_display"] is None:
+        refresh = aligned["t_display"] is not None
+        if not refresh:
             aligned["t_display"] = self._now
             # a displayed frame is a camera pose reaching the screen: a new result re-projected
             # to a pose already shown (by a reuse) refreshes that frame, it is not another one
@@ -455,6 +456,7 @@ class Replay:
             "content_age_ms": 1000.0 * (self._now - source["t_capture"]),
             "warp_error": None,
             "luminance": None,
+            "refresh": refresh,
         }
         if shot.image is not None and shot.input is not None:
             entry["warp_error"] = self._flicker.add(self._now, shot.input, shot.image)

@@ -223,7 +223,10 @@ def _plots(report: Mapping) -> str:
         value = budgets.get(name)
         return [Guide(float(value), label, colour)] if value is not None else []
 
-    fps_t, fps = rolling_fps([t for t in display_t if t is not None])
+    # a refresh (a new result re-projected to a pose already on screen) is no new frame
+    fps_t, fps = rolling_fps(
+        [d["t"] for d in display if d.get("t") is not None and not d.get("refresh")]
+    )
     oom_markers = [
         Marker(float(e["t"]), f"OOM at {format_number(e['t'])} s: {e.get('cause', '')}")
         for e in report.get("oom_events") or []
