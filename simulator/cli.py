@@ -139,6 +139,19 @@ def _add_models(sub: argparse._SubParsersAction) -> None:
     b.add_argument("--sizes", type=_sizes, default=(256, 512))
 
 
+def _add_gui(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("gui", help="the desktop app: replay and tune with live views")
+    p.add_argument("scenario", nargs="?", help="scenario to open")
+    p.add_argument("--screenshot", type=Path, help="render offscreen, save this PNG and exit")
+    p.add_argument("--frames", type=int, default=12, help="frames to show before --screenshot")
+
+
+def _cmd_gui(args: argparse.Namespace) -> int:
+    from simulator.app import run_gui
+
+    return run_gui(args.scenario, screenshot=args.screenshot, frames=args.frames)
+
+
 def _add_sweep(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("sweep", help="bundled scenarios through a grid of pipeline settings")
     p.add_argument("scenarios", nargs="*", help="default: the bundled orbit-desk and pan-fast")
@@ -154,6 +167,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_devices(sub)
     _add_models(sub)
     _add_sweep(sub)
+    _add_gui(sub)
     return parser
 
 
@@ -270,6 +284,7 @@ _COMMANDS = {
     "devices": _cmd_devices,
     "models": _cmd_models,
     "sweep": _cmd_sweep,
+    "gui": _cmd_gui,
 }
 
 

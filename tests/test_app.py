@@ -1,0 +1,178 @@
+"""The desktop app (pytest-qt, offscreen): the real MainWindow on the real engine."""
+
+from __future__ import annotations
+
+import json
+import os
+import xml.etree.ElementTree as ET
+from dataclasses import replace
+from pathlib import Path
+
+from simulator.app.main import prepare_qt_environment
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+prepare_qt_environment(offscreen=os.environ["QT_QPA_PLATFORM"] == "offscreen")
+
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+from PyQt6.QtCore import QSettings, Qt  # noqa: E402
+from PyQt6.QtTest import QTest  # noqa: E402
+
+from simulator.app.main import run_gui  # noqa: E402
+from simulator.app.window import MainWindow, device_budget_mb  # noqa: E402
+from simulator.device.profile import load_profile  # noqa: E402
+from simulator.pipeline.settings import PipelineSettings  # noqa: E402
+from simulator.scenario.synth import synthesize  # noqa: E402
+
+WAIT_MS = 20_000
+
+
+@pytest.fixture(scope="module")
+def scenario(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("app") / "orbit"
+    synthesize(out, "orbit", 3, width=160, height=96, duration_s=2.0)
+    return out
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> QSettings:
+    """QSettings redirected into the test's own folder."""
+    for fmt in (QSettings.Format.NativeFormat, QSettings.Format.IniFormat):
+        QSettings.setPath(fmt, QSettings.Scope.UserScope, str(tmp_path / "qsettings"))
+    return QSettings(str(tmp_path / "arsim-gui.ini"), QSettings.Format.IniFormat)
+
+
+@pytest.fixture
+def window(qtbot, store: QSettings) -> MainWindow:
+    win = MainWindow(store)
+    qtbot.addWidget(win)
+    win.show()
+    yield win
+    win.close()
+
+
+def _bottom(image: np.ndarray) -> np.ndarray:
+    """The lower half of a screen: below the engine's one-line HUD."""
+    return image[image.shape[0] // 2 :].astype(np.int16)
+
+
+def test_play_pause_step_seek(qtbot, window: MainWindow, scenario: Path) -> None:
+    assert window.open_scenario(scenario)
+    qtbot.waitUntil(lambda: window.shown_count >= 2, timeout=WAIT_MS)
+    assert window.phone_view.image() is not None and window.input_view.image() is not None
+    assert window.heat_view.image() is not None  # a heat-map from the last two frames
+    window.pause()
+    qtbot.wait(150)  # a picture already under way may still arrive
+    paused_at = window.shown_count
+    qtbot.wait(700)
+    assert window.shown_count == paused_at  # 700 ms at 1x would be 2 more on this phone
+
+    window.step()
+    qtbot.waitUntil(lambda: window.shown_count > paused_at, timeout=WAIT_MS)
+    qtbot.wait(300)
+    assert window.shown_count == paused_at + 1
+
+    target = float(window.frame_times[40])
+    window.seek(target)
+    qtbot.waitUntil(lambda: window.shown_count > paused_at + 1, timeout=WAIT_MS)
+    assert window.current_frame >= 40  # nothing before the target is shown
+    assert window.timeline.value() == window.current_frame
+
+
+def test_space_and_right_shortcuts(qtbot, window: MainWindow, scenario: Path) -> None:
+    window.open_scenario(scenario, paused=True)
+    window.activateWindow()
+    qtbot.waitUntil(lambda: window.shown_count >= 1, timeout=WAIT_MS)  # paused start: 1 frame
+    QTest.keyClick(window, Qt.Key.Key_Right)
+    qtbot.waitUntil(lambda: window.shown_count >= 2, timeout=WAIT_MS)
+    assert window.worker.paused
+    QTest.keyClick(window, Qt.Key.Key_Space)
+    assert not window.worker.paused
+    qtbot.waitUntil(lambda: window.shown_count >= 4, timeout=WAIT_MS)
+
+
+def test_smoothing_change_reprocesses_the_paused_frame(
+    qtbot, window: MainWindow, scenario: Path
+) -> None:
+    window.open_scenario(scenario)
+    qtbot.waitUntil(lambda: window.shown_count >= 2, timeout=WAIT_MS)
+    window.pause()
+    qtbot.wait(200)
+    frame, before = window.current_frame, window.phone_view.image().copy()
+    assert frame >= 1
+    with qtbot.waitSignal(window.preview.ready, timeout=WAIT_MS) as ready:
+        window.settings_panel.method.setCurrentText("ema")  # alpha 0.2: blend with previous
+    index, _input, screen = ready.args
+    assert window.settings_panel.settings().smoothing.method == "ema"
+    assert index == frame and screen is not None
+    assert np.abs(_bottom(screen) - _bottom(before)).mean() > 0.5
+    qtbot.waitUntil(
+        lambda: np.abs(_bottom(window.phone_view.image()) - _bottom(before)).mean() > 0.5,
+        timeout=WAIT_MS,
+    )
+
+
+def test_device_switch_moves_the_memory_budget_line(window: MainWindow) -> None:
+    memory = window.charts.charts["memory"]
+    window.set_device("redmi-note-10")
+    redmi = memory.budget_line.value()
+    assert redmi == pytest.approx(device_budget_mb(load_profile("redmi-note-10"), "cpu"))
+    window.set_device("ipad-pro-m1")
+    assert memory.budget_line.value() == pytest.approx(
+        device_budget_mb(load_profile("ipad-pro-m1"), "cpu")
+    )
+    assert memory.budget_line.value() > 1.5 * redmi  # 8 GB against 4 GB of RAM
+    assert window.charts.charts["fps"].budget_line.value() == pytest.approx(15.0)
+
+
+def test_export_report_of_a_running_replay(
+    qtbot, window: MainWindow, scenario: Path, tmp_path: Path
+) -> None:
+    window.open_scenario(scenario)
+    qtbot.waitUntil(lambda: window.shown_count >= 2, timeout=WAIT_MS)
+    with qtbot.waitSignal(window.exported, timeout=WAIT_MS):
+        window.export_report(tmp_path / "export")
+    report = json.loads((tmp_path / "export" / "report.json").read_text())
+    assert report["schema"] == "arsim-report/1"
+    assert report["device"]["id"] == window.run_settings().device
+    assert report["complete"] is False  # cut at the current position
+    assert len(report["display"]) >= 2
+    assert ET.parse(tmp_path / "export" / "junit.xml").getroot().tag in ("testsuites", "testsuite")
+    assert "<html" in (tmp_path / "export" / "report.html").read_text()[:500].lower()
+
+
+def test_settings_files_and_remembered_choices(
+    qtbot, store: QSettings, tmp_path: Path
+) -> None:
+    first = MainWindow(store)
+    qtbot.addWidget(first)
+    first.set_device("iphone-se-2020")
+    wanted = PipelineSettings()
+    wanted = replace(wanted, smoothing=replace(wanted.smoothing, method="pose", alpha=0.35))
+    first.set_pipeline(wanted)
+    first.save_settings_file(tmp_path / "s.json")
+    first.close()
+    assert json.loads((tmp_path / "s.json").read_text())["smoothing"]["method"] == "pose"
+
+    second = MainWindow(store)
+    qtbot.addWidget(second)
+    assert second.run_settings().device == "iphone-se-2020"  # remembered (QSettings)
+    assert second.settings_panel.settings() == PipelineSettings()
+    assert second.load_settings_file(tmp_path / "s.json")
+    assert second.settings_panel.method.currentText() == "pose"
+    assert second.run_settings().pipeline.smoothing.alpha == pytest.approx(0.35)
+    second.close()
+
+
+def test_screenshot_writes_a_png(qapp, store: QSettings, scenario: Path, tmp_path: Path) -> None:
+    shot = tmp_path / "shot.png"
+    assert run_gui(str(scenario), screenshot=shot, frames=4) == 0
+    data = shot.read_bytes()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n"
+    width, height = int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
+    assert width >= 800 and height >= 500
+
+
+def test_screenshot_of_a_bad_scenario_is_exit_2(qapp, store: QSettings, tmp_path: Path) -> None:
+    assert run_gui(str(tmp_path / "missing"), screenshot=tmp_path / "x.png") == 2
+    assert not (tmp_path / "x.png").exists()
