@@ -38,6 +38,13 @@ def _add_run(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--threads", type=int, default=2, help="ONNX Runtime threads on this host")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    g = p.add_argument_group("real throttling (inference in an OS-confined worker process)")
+    g.add_argument("--throttle", action="store_true",
+                   help="measured latency under a CPU quota drives the timeline")
+    g.add_argument("--cpu-fraction", type=float,
+                   help="CPU quota in cores (default: calibrated to the device profile)")
+    g.add_argument("--memory-limit-mb", type=float,
+                   help="the worker's memory limit; memory_pressure events lower it")
     _add_pipeline_options(p)
 
 
@@ -185,6 +192,9 @@ def _cmd_run(args: argparse.Namespace) -> int:
         output_video=args.output_video,
         threads=args.threads,
         pipeline=pipeline_from_args(args),
+        throttle=args.throttle,
+        cpu_fraction=args.cpu_fraction,
+        memory_limit_mb=args.memory_limit_mb,
     )
     progress = Progress("replay", enabled=not args.quiet)
     outcome = run_scenario(args.scenario, settings, Path(args.out), progress=progress)

@@ -6,8 +6,10 @@ it wires the stages together and builds ``report.json`` — it holds no pipeline
 
 from __future__ import annotations
 
+import statistics
 import time
 from collections.abc import Callable
+from contextlib import ExitStack
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -17,6 +19,7 @@ from simulator.device.memory import MemoryModel
 from simulator.device.profile import load_profile
 from simulator.device.thermal import ThermalModel
 from simulator.engine.replay import DisplayObserver, Replay, ReplayResult
+from simulator.engine.worker import InferenceWorker, calibrate
 from simulator.errors import InputError
 from simulator.metrics.timing import timing_metrics
 from simulator.metrics.verdict import budgets_for, evaluate
@@ -44,6 +47,11 @@ class RunSettings:
     threads: int = 2  # ONNX Runtime threads on this host; never changes the timeline
     thumbnails: int = 6
     pipeline: PipelineSettings = field(default_factory=PipelineSettings)
+    # Real throttling: inference in a worker process confined by the OS (cgroups, else a
+    # SIGSTOP/SIGCONT duty cycle and RLIMIT_AS); its measured latency drives the timeline.
+    throttle: bool = False
+    cpu_fraction: float | None = None  # None: calibrated to the device profile's prediction
+    memory_limit_mb: float | None = None  # the worker's memory limit; None: unlimited
 
 
 @dataclass
@@ -75,7 +83,7 @@ def run_scenario(
         if problem:
             raise InputError("--sizes", f"{size}: {problem}")
     out_dir = Path(out_dir)
-    with load_scenario(scenario_path) as scenario:
+    with load_scenario(scenario_path) as scenario, ExitStack() as stack:
         stylizer = None if settings.timing_only else Stylizer(model, input_size, settings.threads)
         cam = scenario.camera
         memory = MemoryModel(
@@ -94,6 +102,10 @@ def run_scenario(
                 out_dir / "output.mp4", fps=scenario.fps, width=cam.width, height=cam.height,
                 t0=float(scenario.frame_times[0]), frames=scenario.frame_count,
             )
+        throttle, worker = None, None
+        if settings.throttle and not settings.timing_only:
+            throttle, worker = _start_worker(profile, settings, model, input_size)
+            stack.callback(worker.close)
         replay = Replay(
             scenario,
             cost=CostModel(profile, settings.backend),
@@ -108,6 +120,7 @@ def run_scenario(
             pipeline=settings.pipeline,
             screen_sink=sink,
             observer=observer,
+            worker=worker,
             thumbnails=settings.thumbnails,
             progress=progress,
         )
@@ -121,8 +134,33 @@ def run_scenario(
         report = build_report(
             scenario, profile, settings, model, input_size, memory, result, wall_s
         )
+        if throttle is not None:
+            measured = result.measured_latency_ms
+            throttle["measured_latency_ms"] = statistics.median(measured) if measured else None
+            report["throttle"] = throttle
     paths = {**write_reports(report, out_dir, result.thumbnails), **paths}
     return RunOutcome(report, paths)
+
+
+def _start_worker(profile, settings: RunSettings, model: ResolvedModel, input_size: int):
+    """The confined worker and the report's ``throttle`` block (before measurement)."""
+    fraction, predicted, too_slow = settings.cpu_fraction, None, None
+    if fraction is None:
+        calibration = calibrate(profile, settings.backend, model, input_size)
+        fraction, predicted = calibration.cpu_fraction, calibration.predicted_ms
+        too_slow = calibration.host_too_slow
+    else:
+        predicted = CostModel(profile, settings.backend).inference_ms(model.flops(input_size))
+    worker = InferenceWorker(model, threads=1, cpu_fraction=fraction,
+                             memory_limit_mb=settings.memory_limit_mb)
+    return {
+        "mechanism": worker.mechanism,
+        "cpu_fraction": fraction,
+        "memory_limit_mb": settings.memory_limit_mb,
+        "predicted_latency_ms": predicted,
+        "measured_latency_ms": None,
+        "host_too_slow": too_slow,  # measured / predicted when the host cannot keep up
+    }, worker
 
 
 def build_report(

@@ -27,6 +27,7 @@ from simulator.device.cost import CostModel
 from simulator.device.memory import MemoryModel
 from simulator.device.thermal import ThermalModel
 from simulator.engine.sizing import SizeController
+from simulator.engine.worker import InferenceWorker
 from simulator.metrics.flicker import FlickerMeter, mean_luminance
 from simulator.metrics.timing import Shown
 from simulator.pipeline.compose import Compositor
@@ -78,6 +79,7 @@ class ReplayResult:
     background: list[tuple[float, float]]  # (start, end) of each period in the background
     size_changes: list[dict]
     face: dict | None
+    measured_latency_ms: list[float]  # real throttling: per inference, in the worker
     thumbnails: list[tuple[int, np.ndarray, np.ndarray]] = field(default_factory=list)
 
 
@@ -138,6 +140,7 @@ class Replay:
         pipeline: PipelineSettings | None = None,
         screen_sink: ScreenSink | None = None,
         observer: DisplayObserver | None = None,
+        worker: InferenceWorker | None = None,
         thumbnails: int = 6,
         progress: Callable[[int, int], None] | None = None,
     ) -> None:
@@ -152,6 +155,8 @@ class Replay:
         self.pipeline.validate()
         self.screen_sink = screen_sink
         self.observer = observer  # live views (the Qt app); None in batch runs
+        self.worker = worker  # real throttling: inference in an OS-confined process
+        self._memory_limit_mb = worker.memory_limit_mb if worker is not None else None
         self.progress = progress
         n = scenario.frame_count
         self._thumb_targets = (
@@ -225,6 +230,8 @@ class Replay:
         self._tracker = FaceTracker(p.face.tracker) if face_on else None
         self._face = FacePriority(self.stylizer, p.face.priority) if face_on else None
         self._face_shares: list[float] = []
+        self._measured_ms: list[float] = []
+        self._worker_rss: float | None = None
         smoothing = p.smoothing
         self._smoothing_on = smoothing.method != "none" or smoothing.colour != "none"
         self._ghosting: list[float] = []
@@ -275,6 +282,7 @@ class Replay:
             background=self._background,
             size_changes=self._sizes.changes,
             face=self._face_summary(),
+            measured_latency_ms=self._measured_ms,
             thumbnails=self._thumbs,
         )
 
@@ -344,7 +352,9 @@ class Replay:
         if self._check_oom(inferring=True, cause="inference activations"):
             return
         work.size = self._sizes.size
-        flops = self._run_model(work)
+        latency_ms = self._run_model(work)
+        if latency_ms is None:  # the kernel killed the confined worker
+            return
         rec = self._frames[work.index]
         rec.update(stylized=True, t_infer_start=self._now, input_size=work.size)
         self._skip.stylized(
@@ -352,21 +362,42 @@ class Replay:
             self._pose(work.index),
         )
         self._in_flight = work
-        latency_ms = sum(self.cost.inference_ms(f, self.thermal.factor) for f in flops)
         self._push(self._now + latency_ms / 1000.0, Kind.INFER_DONE, work.index)
 
-    def _run_model(self, work: _Work) -> list[float]:
-        """Stylize on the host (if images are on) and return the FLOPs of each model call
-        the phone makes for this frame (two with face priority: face crop + background)."""
+    def _run_model(self, work: _Work) -> float | None:
+        """Stylize on the host (if images are on) and return the inference latency on the
+        phone: from the cost model (FLOPs of each model call: two with face priority, face
+        crop + background), or as measured in the OS-confined worker (real throttling; None
+        when the kernel killed it)."""
         if self._face is not None and work.track is not None and work.image is not None:
             result = self._face.render(work.image, work.track)
             work.output, work.face_box = result.image, result.face_box
             self._face_shares.append(result.face_flops_share)
-            sizes = (result.face_size, result.background_size)
-            return [float(self.model.flops(s)) for s in sizes if s is not None]
-        if self.stylizer is not None and work.image is not None:
-            work.output = self.stylizer.stylize(work.image, work.size)
-        return [float(self.model.flops(work.size))]
+            sizes = [s for s in (result.face_size, result.background_size) if s is not None]
+        elif self.worker is not None and work.image is not None:
+            reply = self.worker.infer(work.image, work.size)
+            self._worker_rss = reply.rss_mb
+            if reply.killed:
+                self._kernel_kill(reply.killed, reply.rss_mb)
+                return None
+            work.output = reply.output
+            self._measured_ms.append(reply.latency_ms)
+            return reply.latency_ms
+        else:
+            if self.stylizer is not None and work.image is not None:
+                work.output = self.stylizer.stylize(work.image, work.size)
+            sizes = [work.size]
+        return sum(self.cost.inference_ms(self.model.flops(s), self.thermal.factor) for s in sizes)
+
+    def _kernel_kill(self, cause: str, rss_mb: float | None) -> None:
+        """The confined worker was killed: the app dies, as it would on the phone."""
+        self._ooms.append({
+            "t": self._now, "memory_mb": rss_mb, "limit_mb": self._worker_limit_mb(),
+            # "kernel": the OOM killer; "os-limit": the limit could not shrink below the usage
+            "cause": cause, "source": "kernel" if "kernel" in cause else "os-limit",
+        })
+        self._state, self._waiting, self._in_flight = "dead", None, None
+        self._last_result = None
 
     def _on_inference_done(self) -> None:
         work, self._in_flight = self._in_flight, None
@@ -525,12 +556,28 @@ class Replay:
                 self._smoother.reset()
         elif ev.type == "memory_pressure":
             self._pressure_mb = float(ev.mb or 0.0)
-            self._check_oom(inferring=self._in_flight is not None, cause="memory pressure")
+            if self.worker is not None and self._memory_limit_mb is not None:
+                if self._state != "dead":
+                    killed = self.worker.set_memory_limit(self._worker_limit_mb())
+                    if killed:
+                        self._kernel_kill(killed, self._worker_rss)
+            else:
+                self._check_oom(inferring=self._in_flight is not None, cause="memory pressure")
         elif ev.type == "thermal":
             self.thermal.force(float(ev.factor or 1.0))
 
+    def _worker_limit_mb(self) -> float | None:
+        """The confined worker's memory limit under the current pressure."""
+        if self._memory_limit_mb is None:
+            return None
+        return max(1.0, self._memory_limit_mb - self._pressure_mb)
+
     def _sample_memory(self) -> None:
-        mb = self._footprint(self._in_flight is not None)
+        if self.worker is not None and self._worker_rss is not None and self._state != "dead":
+            mb = self._worker_rss  # real mode: the worker's measured resident memory
+            self._peak_mb = max(self._peak_mb, mb)
+        else:
+            mb = self._footprint(self._in_flight is not None)
         self._series["t"].append(self._now)
         self._series["memory_mb"].append(mb)
         self._series["thermal_factor"].append(self.thermal.factor)
@@ -546,6 +593,8 @@ class Replay:
         """Kill the app, as the phone's OS would, when its footprint crosses the limit."""
         if self._state == "dead":
             return True
+        if self.worker is not None:
+            return False  # real mode: the kernel decides (see _kernel_kill)
         mb = self._footprint(inferring)
         limit = self.memory.kill_limit_mb(self._pressure_mb)
         if mb <= limit:

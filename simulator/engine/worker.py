@@ -1,0 +1,535 @@
+"""Inference in a child process confined by the OS to a phone's CPU and memory budget.
+
+``InferenceWorker`` starts ``python -m simulator.engine.worker FD`` (a socketpair end),
+confines it (``simulator.device.throttle.confine``) *before* it loads the model, and talks a
+small explicit protocol over the socket (pickled tuples, never frames):
+
+    parent -> child                         child -> parent
+    ("load", path, threads, arena)          ("hello", pid) first, then ("ready", rss_mb)
+    ("map", in_name, out_name, nbytes)      -
+    ("infer", seq, h, w, size)              ("ok", seq, latency_ms, cpu_ms, rss_mb)
+                                            | ("error", seq, text) | ("oom", seq, text)
+    ("release", arena)                      ("released", rss_mb)
+    ("stop",)                               - (exits)
+
+Frames travel through two POSIX shared-memory segments (input, output) sized for the
+largest frame so far. ``latency_ms`` is measured inside the worker around the Stylizer's
+preprocess + run + postprocess. If the worker dies (kernel OOM kill = SIGKILL with the
+cgroup's oom_kill counter up), ``infer`` says so in ``WorkerReply.killed`` and ``restart()``
+relaunches it like a phone app. ``close()`` (also ``with``, atexit) removes the process, the
+shared memory and the cgroup.
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import itertools
+import os
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import time
+import weakref
+from dataclasses import dataclass
+from multiprocessing import shared_memory
+from multiprocessing.connection import Connection
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+import simulator
+from simulator.device.throttle import Confinement, confine, pid_alive
+from simulator.errors import InputError
+from simulator.zoo.registry import ResolvedModel, resolve_model
+
+SHM_DIR = Path("/dev/shm")
+PREFIX = "arsim-"
+_counter = itertools.count()
+_live: weakref.WeakSet[InferenceWorker] = weakref.WeakSet()
+
+
+@dataclass
+class WorkerReply:
+    """One inference: the stylized frame (None if the worker died), latency measured in the
+    worker (or, when killed, the time from the request to the death), resident memory."""
+
+    output: np.ndarray | None
+    latency_ms: float
+    rss_mb: float | None
+    killed: str | None = None
+    cpu_ms: float | None = None  # CPU time of the worker (all threads) for this inference
+
+
+class InferenceWorker:
+    """A confined child process running one model; see the module docstring."""
+
+    def __init__(self, model_name_or_path: str | Path | ResolvedModel, *, threads: int = 1,
+                 cpu_fraction: float | None = None, memory_limit_mb: float | None = None,
+                 arena: bool = True, mechanism: str = "auto",
+                 start_timeout_s: float = 60.0) -> None:
+        self.model = (model_name_or_path if isinstance(model_name_or_path, ResolvedModel)
+                      else resolve_model(str(model_name_or_path)))
+        if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
+            raise InputError("threads", f"expected a thread count >= 1, got {threads!r}")
+        self.threads = threads
+        self.cpu_fraction = cpu_fraction
+        self.memory_limit_mb = memory_limit_mb
+        self.arena = arena
+        self.mechanism_request = mechanism
+        self.start_timeout_s = start_timeout_s
+        self.confinement: Confinement | None = None
+        self.launches = 0
+        self.killed: str | None = None  # why the current process is dead, if it is
+        self._proc: subprocess.Popen[bytes] | None = None
+        self._conn: Connection | None = None
+        self._shm: tuple[shared_memory.SharedMemory, shared_memory.SharedMemory] | None = None
+        self._seq = 0
+        self._closed = False
+        self._last_peak: float | None = None  # memory peak of the last dead process
+        _live.add(self)
+        sweep_stale_segments()
+        try:
+            self.start()
+        except BaseException:
+            self.close()
+            raise
+
+    # --- lifecycle -------------------------------------------------------------------------
+
+    def __enter__(self) -> InferenceWorker:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @property
+    def pid(self) -> int | None:
+        """The worker's process id (None before the first start)."""
+        return self._proc.pid if self._proc else None
+
+    @property
+    def alive(self) -> bool:
+        """True while the worker process runs and answers."""
+        return self._proc is not None and self._proc.poll() is None and self.killed is None
+
+    @property
+    def mechanism(self) -> str:
+        """The confinement mechanism in use ("cgroup-v1", ..., "none")."""
+        return self.confinement.mechanism if self.confinement else "none"
+
+    def start(self) -> None:
+        """Launch the worker, confine it, load the model (a dead launch sets ``killed``)."""
+        if self._closed:
+            raise RuntimeError("worker is closed")
+        parent_sock, child_sock = socket.socketpair()
+        env = dict(os.environ)
+        root = str(Path(simulator.__file__).resolve().parents[1])
+        env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH")) if p)
+        try:
+            self._proc = subprocess.Popen(
+                [sys.executable, "-m", "simulator.engine.worker", str(child_sock.fileno())],
+                pass_fds=[child_sock.fileno()], env=env, stdin=subprocess.DEVNULL)
+        finally:
+            child_sock.close()
+        self._conn = Connection(parent_sock.detach())
+        self.killed = None
+        self.launches += 1
+        hello = self._receive(self.start_timeout_s)
+        if hello is None:
+            return
+        self.confinement = confine(self._proc.pid, cpu_fraction=self.cpu_fraction,
+                                   memory_limit_mb=self.memory_limit_mb, threads=self.threads,
+                                   mechanism=self.mechanism_request)
+        self._conn.send(("load", str(self.model.path), self.threads, self.arena))
+        ready = self._receive(self.start_timeout_s)
+        if ready is None:
+            return
+        if ready[0] == "error":
+            raise InputError(self.model.path, ready[-1])
+        if self._shm is not None:
+            self._conn.send(("map", self._shm[0].name, self._shm[1].name, self._shm[0].size))
+
+    def restart(self) -> None:
+        """Relaunch the worker after a kill (same model, same limits: a phone app relaunch)."""
+        self._stop_process()
+        self.start()
+
+    def close(self) -> None:
+        """Stop the process, remove the cgroup and the shared memory (idempotent)."""
+        if self._closed:
+            return
+        self._closed = True
+        try:
+            self._stop_process()
+        finally:
+            if self._shm is not None:
+                for segment in self._shm:
+                    _drop_segment(segment)
+                self._shm = None
+            _live.discard(self)
+
+    def _stop_process(self) -> None:
+        conf, self.confinement = self.confinement, None
+        proc, self._proc = self._proc, None
+        conn, self._conn = self._conn, None
+        try:
+            if conf is not None and conf.mechanism == "duty-cycle+rlimit":
+                conf.close()  # SIGCONT first: a stopped process cannot exit
+            if proc is not None and proc.poll() is None:
+                with contextlib.suppress(OSError, ValueError):
+                    if conn is not None:
+                        conn.send(("stop",))
+                try:
+                    proc.wait(timeout=2.0)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+                    proc.wait()
+        finally:
+            if proc is not None and proc.poll() is None:
+                proc.kill()
+                proc.wait()
+            if conf is not None:
+                conf.close()
+            if conn is not None:
+                conn.close()
+
+    # --- requests --------------------------------------------------------------------------
+
+    def infer(self, rgb: np.ndarray, size: int | None = None,
+              timeout_s: float = 60.0) -> WorkerReply:
+        """Stylize one RGB uint8 frame at ``size`` (default: the card's) in the worker."""
+        size = self.model.card.input.default_size if size is None else size
+        problem = self.model.card.input.size_problem(size)
+        if problem:
+            raise InputError("input size", f"{problem} (model {self.model.name})")
+        if not (isinstance(rgb, np.ndarray) and rgb.dtype == np.uint8 and rgb.ndim == 3
+                and rgb.shape[2] == 3 and rgb.shape[0] > 0 and rgb.shape[1] > 0):
+            raise InputError("frame", "expected an RGB uint8 array of shape H x W x 3, got "
+                             f"{getattr(rgb, 'dtype', type(rgb).__name__)} "
+                             f"{getattr(rgb, 'shape', '')}")
+        if not self.alive:
+            return WorkerReply(None, 0.0, None, killed=self.killed or "not running")
+        height, width = rgb.shape[:2]
+        nbytes = rgb.nbytes
+        self._ensure_shm(nbytes)
+        assert self._shm is not None and self._conn is not None
+        np.frombuffer(self._shm[0].buf, np.uint8, nbytes)[:] = rgb.reshape(-1)
+        self._seq += 1
+        seq = self._seq
+        start = time.perf_counter()
+        self._conn.send(("infer", seq, height, width, size))
+        while True:
+            reply = self._receive(timeout_s)
+            elapsed = (time.perf_counter() - start) * 1000.0
+            if reply is None:
+                return WorkerReply(None, elapsed, self._last_peak, killed=self.killed)
+            if reply[1] != seq:
+                continue  # the answer to a request abandoned by an exception (Ctrl-C)
+            if reply[0] == "ok":
+                _, _, latency_ms, cpu_ms, rss_mb = reply
+                out = np.frombuffer(self._shm[1].buf, np.uint8, nbytes)
+                output = out.reshape(height, width, 3).copy()
+                return WorkerReply(output, latency_ms, rss_mb, None, cpu_ms)
+            if reply[0] == "oom":  # RLIMIT_AS: the allocation failed, the app dies
+                self._kill(f"allocation failure under RLIMIT_AS ({reply[2]})")
+                return WorkerReply(None, elapsed, self._last_peak, killed=self.killed)
+            raise RuntimeError(f"inference worker: {reply[2]}")
+
+    def release_memory(self, arena: bool | None = None) -> float | None:
+        """Drop pooled buffers: recreate the session (``arena`` False disables the CPU
+        arena from now on), gc, malloc_trim. Returns the worker's RSS in MB afterwards."""
+        if not self.alive:
+            return None
+        if arena is not None:
+            self.arena = arena
+        assert self._conn is not None
+        self._conn.send(("release", self.arena))
+        while True:
+            reply = self._receive(60.0)
+            if reply is None or reply[0] == "released":
+                return None if reply is None else reply[1]
+
+    def set_cpu_fraction(self, fraction: float | None) -> None:
+        """Change the CPU quota of the running worker (and of later launches)."""
+        self.cpu_fraction = fraction
+        if self.confinement is not None and self.confinement.mechanism != "none":
+            self.confinement.set_cpu_fraction(fraction)
+        elif self.alive and fraction is not None:
+            if self.confinement is not None:
+                self.confinement.close()
+            self.confinement = confine(self._proc.pid, cpu_fraction=fraction,  # type: ignore
+                                       memory_limit_mb=self.memory_limit_mb,
+                                       threads=self.threads, mechanism=self.mechanism_request)
+
+    def set_memory_limit(self, mb: float | None) -> str | None:
+        """A memory pressure event: lower (or raise) the limit. Returns the kill reason when
+        the worker did not survive it (the kernel refused to shrink below its usage)."""
+        self.memory_limit_mb = mb
+        conf = self.confinement
+        if conf is None or conf.mechanism == "none" or not self.alive:
+            return self.killed
+        if not conf.set_memory_limit(mb):
+            self._kill("low-memory kill: usage above the new limit")
+        return self.killed
+
+    def rss_mb(self) -> float | None:
+        """The worker's resident memory now (VmRSS)."""
+        return self.confinement.rss_mb() if self.confinement and self.alive else None
+
+    # --- internals -------------------------------------------------------------------------
+
+    def _receive(self, timeout_s: float) -> tuple[Any, ...] | None:
+        """The next message, or None when the worker died / timed out (``killed`` set)."""
+        assert self._conn is not None and self._proc is not None
+        try:
+            if self._conn.poll(timeout_s):
+                return self._conn.recv()
+            self._kill(f"watchdog: no reply within {timeout_s:g} s")
+            return None
+        except (EOFError, OSError):
+            pass
+        try:
+            code = self._proc.wait(timeout=5.0)
+        except subprocess.TimeoutExpired:
+            self._kill("worker stopped answering")
+            return None
+        conf = self.confinement
+        self._last_peak = conf.peak_mb() if conf else None
+        if conf is not None and conf.oom_killed():
+            self.killed = "kernel OOM"
+        elif code < 0:
+            self.killed = f"signal {signal.Signals(-code).name}"
+        else:
+            self.killed = f"exit code {code}"
+        self._release_confinement()
+        return None
+
+    def _kill(self, reason: str) -> None:
+        self.killed = reason
+        if self.confinement is not None:
+            self._last_peak = self.confinement.peak_mb()
+        if self._proc is not None and self._proc.poll() is None:
+            self._proc.kill()
+            self._proc.wait()
+        self._release_confinement()
+
+    def _release_confinement(self) -> None:
+        if self.confinement is not None:
+            self.confinement.close()
+            self.confinement = None
+
+    def _ensure_shm(self, nbytes: int) -> None:
+        if self._shm is not None and self._shm[0].size >= nbytes:
+            return
+        base = f"{PREFIX}{os.getpid()}-{next(_counter)}"
+        new = (shared_memory.SharedMemory(f"{base}-in", create=True, size=nbytes),
+               shared_memory.SharedMemory(f"{base}-out", create=True, size=nbytes))
+        old, self._shm = self._shm, new
+        assert self._conn is not None
+        self._conn.send(("map", new[0].name, new[1].name, nbytes))
+        for segment in old or ():
+            _drop_segment(segment)  # the worker keeps its mapping until it maps the new pair
+
+
+def _drop_segment(segment: shared_memory.SharedMemory) -> None:
+    with contextlib.suppress(OSError, BufferError):
+        segment.close()
+    with contextlib.suppress(OSError):
+        segment.unlink()
+
+
+def sweep_stale_segments() -> list[str]:
+    """Unlink /dev/shm/arsim-<pid>-* segments whose owner process is gone."""
+    removed = []
+    for path in SHM_DIR.glob(f"{PREFIX}*"):
+        owner = path.name[len(PREFIX):].split("-", 1)[0]
+        if owner.isdigit() and not pid_alive(int(owner)):
+            with contextlib.suppress(OSError):
+                path.unlink()
+                removed.append(path.name)
+    return removed
+
+
+def our_segments() -> list[str]:
+    """This process's shared-memory segments (for leak checks)."""
+    return sorted(p.name for p in SHM_DIR.glob(f"{PREFIX}{os.getpid()}-*"))
+
+
+def close_all() -> None:
+    """Close every live worker (atexit; runs before throttle's, atexit being LIFO)."""
+    for worker in list(_live):
+        with contextlib.suppress(Exception):
+            worker.close()
+
+
+atexit.register(close_all)
+
+
+# --- calibration -----------------------------------------------------------------------------
+
+
+@dataclass
+class Calibration:
+    """The CPU quota at which the confined worker's median latency matches the prediction."""
+
+    cpu_fraction: float | None  # None: the host is too slow even unconfined
+    predicted_ms: float
+    measured_ms: float  # median under cpu_fraction (unconfined when too slow)
+    host_too_slow: float | None  # measured / predicted when the host cannot keep up
+    unconfined_ms: float
+    mechanism: str
+    iterations: int
+
+
+def calibrate(profile: Any, backend: str, model: str | ResolvedModel, size: int, *,
+              runs: int = 5, threads: int = 1, tolerance: float = 0.10,
+              max_iterations: int = 6, mechanism: str = "auto") -> Calibration:
+    """Find the CPU fraction at which the confined worker's median latency (a size x size
+    frame, so pre/post-processing are negligible) is within ``tolerance`` of
+    CostModel(profile, backend).inference_ms(model.flops(size))."""
+    from simulator.device.cost import CostModel
+    from simulator.device.profile import load_profile
+
+    if isinstance(profile, str | Path):
+        profile = load_profile(profile)
+    resolved = model if isinstance(model, ResolvedModel) else resolve_model(str(model))
+    if runs < 1:
+        raise InputError("runs", f"expected >= 1, got {runs}")
+    predicted = CostModel(profile, backend).inference_ms(resolved.flops(size))
+    frame = np.random.default_rng(0).integers(0, 256, (size, size, 3), dtype=np.uint8)
+    with InferenceWorker(resolved, threads=threads, mechanism=mechanism) as worker:
+        for _ in range(2):  # warm-up: first-run allocations, arena growth
+            worker.infer(frame, size)
+        base = _median(worker, frame, size, runs)
+        unconfined = base[0]
+        if unconfined > predicted * (1 + tolerance):
+            return Calibration(None, predicted, unconfined, unconfined / predicted,
+                               unconfined, "none", 0)
+        fraction = min(float(threads), base[1] / predicted)  # CPU ms per inference / target
+        measured, used, iterations = unconfined, "none", 0
+        while iterations < max_iterations:
+            iterations += 1
+            worker.set_cpu_fraction(fraction)
+            used = worker.mechanism
+            measured = _median(worker, frame, size, runs)[0]
+            if abs(measured / predicted - 1) <= tolerance:
+                break
+            fraction = min(float(threads), fraction * measured / predicted)
+        return Calibration(fraction, predicted, measured, None, unconfined, used, iterations)
+
+
+def _median(worker: InferenceWorker, frame: np.ndarray, size: int,
+            runs: int) -> tuple[float, float]:
+    """(median latency, median CPU ms) over ``runs`` inferences."""
+    replies = [worker.infer(frame, size) for _ in range(runs)]
+    if any(r.killed for r in replies):
+        raise RuntimeError(f"worker died during calibration: {replies[-1].killed}")
+    return (statistics.median(r.latency_ms for r in replies),
+            statistics.median(r.cpu_ms or 0.0 for r in replies))
+
+
+# --- the child process -----------------------------------------------------------------------
+
+
+def _child_main(fd: int) -> None:
+    """The worker: serve requests until "stop" or EOF (the parent went away)."""
+    import ctypes
+    import gc
+    import mmap
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides when we stop
+    libc = ctypes.CDLL("libc.so.6", use_errno=True)
+    with contextlib.suppress(AttributeError):
+        libc.mallopt(-8, 1)  # M_ARENA_MAX = 1: no 64 MB arena per thread
+    # libraries first: their mappings are the baseline of the address-space (RLIMIT_AS) budget
+    import cv2  # noqa: F401
+    import onnxruntime as ort
+
+    from simulator.pipeline.stylize import Stylizer
+
+    ort.set_default_logger_severity(4)  # errors travel back in the reply, not on stderr
+    conn = Connection(fd)
+    conn.send(("hello", os.getpid()))
+    try:
+        msg = conn.recv()
+    except EOFError:
+        return
+    _, path, threads, arena = msg
+    try:
+        model = resolve_model(path)
+        stylizer = Stylizer(model, model.card.input.default_size, threads)
+
+        def new_session(arena: bool) -> Any:
+            options = ort.SessionOptions()
+            options.intra_op_num_threads = threads
+            options.inter_op_num_threads = 1
+            options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+            options.enable_cpu_mem_arena = arena
+            return ort.InferenceSession(str(model.path), options,
+                                        providers=["CPUExecutionProvider"])
+
+        if not arena:
+            stylizer.session = None  # type: ignore[assignment]
+            gc.collect()
+            stylizer.session = new_session(False)
+    except Exception as exc:  # one line back to the parent
+        conn.send(("error", 0, str(exc).splitlines()[0]))
+        return
+    conn.send(("ready", _self_rss()))
+    maps: list[mmap.mmap] = []
+    while True:
+        try:
+            msg = conn.recv()
+        except EOFError:
+            return
+        kind = msg[0]
+        if kind == "stop":
+            return
+        if kind == "map":
+            for m in maps:
+                m.close()
+            maps = []
+            for name in msg[1:3]:
+                with open(SHM_DIR / name, "r+b") as handle:  # no resource tracker here
+                    maps.append(mmap.mmap(handle.fileno(), msg[3]))
+        elif kind == "infer":
+            _, seq, height, width, size = msg
+            nbytes = height * width * 3
+            frame = np.frombuffer(maps[0], np.uint8, nbytes).reshape(height, width, 3)
+            try:
+                cpu0, t0 = time.process_time(), time.perf_counter()
+                out = stylizer.stylize(frame, size)
+                latency = (time.perf_counter() - t0) * 1000.0
+                cpu_ms = (time.process_time() - cpu0) * 1000.0
+                np.frombuffer(maps[1], np.uint8, nbytes)[:] = out.reshape(-1)
+                del frame, out
+                conn.send(("ok", seq, latency, cpu_ms, _self_rss()))
+            except MemoryError as exc:
+                conn.send(("oom", seq, f"MemoryError {exc}"[:200]))
+            except Exception as exc:
+                text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+                if "failed to allocate" in text.lower():
+                    text = text[text.lower().index("failed to allocate"):]
+                kind = "oom" if "alloc" in text.lower() else "error"
+                conn.send((kind, seq, text[:200]))
+        elif kind == "release":
+            stylizer.session = None  # type: ignore[assignment]
+            gc.collect()
+            with contextlib.suppress(AttributeError):
+                libc.malloc_trim(0)
+            stylizer.session = new_session(bool(msg[1]))
+            conn.send(("released", _self_rss()))
+
+
+def _self_rss() -> float | None:
+    from simulator.device.throttle import proc_status_mb
+
+    return proc_status_mb(os.getpid(), "VmRSS")
+
+
+if __name__ == "__main__":
+    _child_main(int(sys.argv[1]))
