@@ -146,6 +146,20 @@ def _add_models(sub: argparse._SubParsersAction) -> None:
     b.add_argument("--sizes", type=_sizes, default=(256, 512))
 
 
+def _add_live(sub: argparse._SubParsersAction) -> None:
+    from simulator.engine.live import add_live_arguments
+
+    p = sub.add_parser("live", help="stylize a webcam or a looped scenario in real time")
+    add_live_arguments(p)
+    _add_pipeline_options(p)
+
+
+def _cmd_live(args: argparse.Namespace) -> int:
+    from simulator.engine.live import main_live
+
+    return main_live(args, pipeline_from_args(args))
+
+
 def _add_gui(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("gui", help="the desktop app: replay and tune with live views")
     p.add_argument("scenario", nargs="?", help="scenario to open")
@@ -175,6 +189,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_models(sub)
     _add_sweep(sub)
     _add_gui(sub)
+    _add_live(sub)
     return parser
 
 
@@ -295,6 +310,7 @@ _COMMANDS = {
     "models": _cmd_models,
     "sweep": _cmd_sweep,
     "gui": _cmd_gui,
+    "live": _cmd_live,
 }
 
 
