@@ -72,7 +72,7 @@ def test_quota_of_0_3_is_about_3x_slower(free_worker: InferenceWorker, mechanism
     with InferenceWorker("ar-lite", cpu_fraction=0.3, mechanism=mechanism) as w:
         assert w.mechanism == mechanism
         ratio = median_ms(w) / free_ms
-    assert 2.4 < ratio < 5.0, ratio
+    assert 1.8 < ratio < 8.0, ratio  # ~3.3x on a quiet box (docs/throttling.md)
 
 
 @needs_cgroup
