@@ -14,6 +14,7 @@ a new displayed frame), dynamic input size, temporal smoothing and face priority
 
 from __future__ import annotations
 
+import bisect
 import heapq
 import math
 from collections.abc import Callable, Iterator
@@ -90,6 +91,7 @@ class _Work:
     index: int
     image: np.ndarray | None
     track: FaceTrack | None = None
+    thumb: np.ndarray | None = None  # the skip policy's thumbnail (when skipping is on)
     size: int = 0
     output: np.ndarray | None = None
     face_box: tuple[int, int, int, int] | None = None
@@ -327,12 +329,12 @@ class Replay:
             track = self._tracker.update(self._frames[index]["t_capture"], image, index)
         if self._state == "foreground":
             self._latest_frame = (index, image)
-            work = _Work(index, image, track)
-            skip_thumb = thumbnail(image) if image is not None and self.pipeline.skip.skip else None
+            thumb = thumbnail(image) if image is not None and self.pipeline.skip.skip else None
+            work = _Work(index, image, track, thumb)
             if (
                 self._in_flight is None
                 and self._last_result is not None
-                and self._skip.should_skip(skip_thumb, self._pose(index))
+                and self._skip.should_skip(thumb, self._pose(index))
             ):
                 self._frames[index]["skipped"] = True
                 self._reuse(index, image)
@@ -357,10 +359,7 @@ class Replay:
             return
         rec = self._frames[work.index]
         rec.update(stylized=True, t_infer_start=self._now, input_size=work.size)
-        self._skip.stylized(
-            thumbnail(work.image) if work.image is not None and self.pipeline.skip.skip else None,
-            self._pose(work.index),
-        )
+        self._skip.stylized(work.thumb, self._pose(work.index))
         self._in_flight = work
         self._push(self._now + latency_ms / 1000.0, Kind.INFER_DONE, work.index)
 
@@ -523,8 +522,8 @@ class Replay:
 
     def _recent_fps(self) -> float:
         """Display FPS over the last second, as the app's own HUD would show it."""
-        recent = [s for s in self._shown if s.t_display > self._now - 1.0]
-        return float(len(recent))
+        first = bisect.bisect_right(self._shown, self._now - 1.0, key=lambda s: s.t_display)
+        return float(len(self._shown) - first)
 
     def _face_summary(self) -> dict | None:
         if self._tracker is None:
