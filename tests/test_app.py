@@ -7,6 +7,7 @@ import os
 import xml.etree.ElementTree as ET
 from dataclasses import replace
 from pathlib import Path
+from typing import ClassVar
 
 from simulator.app.main import prepare_qt_environment
 
@@ -102,7 +103,7 @@ def test_smoothing_change_reprocesses_the_paused_frame(
     assert frame >= 1
     with qtbot.waitSignal(window.preview.ready, timeout=WAIT_MS) as ready:
         window.settings_panel.method.setCurrentText("ema")  # alpha 0.2: blend with previous
-    index, _input, screen = ready.args
+    index, _input, screen, _stylized = ready.args
     assert window.settings_panel.settings().smoothing.method == "ema"
     assert index == frame and screen is not None
     assert np.abs(_bottom(screen) - _bottom(before)).mean() > 0.5
@@ -176,3 +177,101 @@ def test_screenshot_writes_a_png(qapp, store: QSettings, scenario: Path, tmp_pat
 def test_screenshot_of_a_bad_scenario_is_exit_2(qapp, store: QSettings, tmp_path: Path) -> None:
     assert run_gui(str(tmp_path / "missing"), screenshot=tmp_path / "x.png") == 2
     assert not (tmp_path / "x.png").exists()
+
+
+def _magenta(image: np.ndarray) -> int:
+    """Pixels close to the Compositor's anchor colour (255, 64, 160)."""
+    r, g, b = (image[..., i].astype(int) for i in range(3))
+    return int(((r > 200) & (g < 110) & (b > 120) & (b < 200)).sum())
+
+
+def test_overlay_toggles_recompose_the_paused_frame(
+    qtbot, window: MainWindow, scenario: Path
+) -> None:
+    window.open_scenario(scenario)
+    qtbot.waitUntil(lambda: window.shown_count >= 2, timeout=WAIT_MS)
+    window.pause()
+    qtbot.wait(200)
+    shown = window.shown_count
+    engine = window.phone_view.image().copy()
+    assert _magenta(engine) > 0  # the engine's anchors
+    window.set_overlays(axes=True)
+    axes = window.phone_view.image()
+    assert window.shown_count == shown  # re-composed at once, not a new engine frame
+    assert np.abs(axes.astype(int) - engine.astype(int)).sum() > 0
+    window.set_overlays(axes=False, minimap=True)
+    mapped = window.phone_view.image()
+    h, w = mapped.shape[:2]
+    side = round(min(w, h) * 0.3)
+    diff = np.abs(mapped.astype(int) - engine.astype(int)).sum(axis=2) > 0
+    assert diff[6:side, w - side : w - 6].mean() > 0.5  # the mini-map, top right
+    assert not diff[side + 8 :, : w - side - 8].any()  # nothing else moved
+    window.anchors_action.trigger()  # View ▸ Anchors off
+    assert not window.overlays.anchors
+    assert _magenta(window.phone_view.image()) == 0  # off the picture and off the map
+    window.set_overlays(anchors=True, minimap=False)
+    assert np.array_equal(window.phone_view.image(), engine)  # back to the engine's look
+    window.set_overlays(anchors=False)
+    window.play()  # the running replay follows the toggles
+    qtbot.waitUntil(lambda: window.shown_count >= shown + 2, timeout=WAIT_MS)
+    assert _magenta(window.phone_view.image()) == 0
+
+
+class RecordingTestCam:
+    """Test backend for pyvirtualcam's registry: keeps what it is sent (no device)."""
+
+    frames: ClassVar[list[np.ndarray]] = []
+
+    def __init__(self, *, width: int, height: int, **kw: object) -> None:
+        self.width, self.height = width, height
+        RecordingTestCam.frames = []
+
+    def send(self, frame: np.ndarray) -> None:
+        RecordingTestCam.frames.append(frame.reshape(self.height, self.width, 3).copy())
+
+    def close(self) -> None:
+        pass
+
+    def device(self) -> str:
+        return "test://gui"
+
+    def native_fourcc(self) -> int | None:
+        return None
+
+
+class UnavailableTestCam:
+    def __init__(self, **kw: object) -> None:
+        raise RuntimeError("no virtual camera device found")
+
+
+@pytest.fixture
+def test_cams():
+    import pyvirtualcam
+
+    pyvirtualcam.register_backend("arsim-gui-test", RecordingTestCam)
+    pyvirtualcam.register_backend("arsim-gui-none", UnavailableTestCam)
+    yield
+    for name in ("arsim-gui-test", "arsim-gui-none"):
+        pyvirtualcam.camera.BACKENDS.pop(name, None)
+
+
+def test_virtual_webcam_gets_every_phone_frame(
+    qtbot, window: MainWindow, scenario: Path, test_cams: None
+) -> None:
+    window.vcam_backend = "arsim-gui-none"
+    window.vcam_action.trigger()
+    assert window.vcam is None and not window.vcam_action.isChecked()
+    message = window.statusBar().currentMessage()
+    assert "virtual camera unavailable" in message and "\n" not in message
+
+    window.vcam_backend = "arsim-gui-test"
+    window.vcam_action.trigger()
+    assert window.vcam is not None and window.vcam_action.isChecked()
+    assert "test://gui" in window.statusBar().currentMessage()
+    window.set_overlays(minimap=True)
+    window.open_scenario(scenario)
+    qtbot.waitUntil(lambda: len(RecordingTestCam.frames) >= 3, timeout=WAIT_MS)
+    frame = RecordingTestCam.frames[-1]
+    assert frame.shape == (720, 1280, 3) and frame.max() > 0  # letterboxed phone screen
+    window.vcam_action.trigger()
+    assert window.vcam is None

@@ -180,7 +180,8 @@ def test_zoo_models_on_the_redmi_cpu(model: str, check, ten_seconds: Path, tmp_p
 def test_observer_sees_every_display_with_its_images(small_scene: Path, tmp_path: Path) -> None:
     seen = []
     outcome = run_scenario(small_scene, RunSettings(), tmp_path,
-                           observer=lambda entry, inp, screen: seen.append((entry, inp, screen)))
-    assert [e for e, _, _ in seen] == outcome.report["display"]
-    _, inp, screen = seen[-1]
-    assert inp.shape == screen.shape == (96, 160, 3)
+                           observer=lambda *args: seen.append(args))
+    assert [e for e, _, _, _ in seen] == outcome.report["display"]
+    _, inp, screen, stylized = seen[-1]
+    assert inp.shape == screen.shape == stylized.shape == (96, 160, 3)
+    assert not (screen == stylized).all()  # the HUD is drawn on the screen only

@@ -4,6 +4,7 @@ live charts against the device's budgets."""
 
 from __future__ import annotations
 
+import io
 import shutil
 from pathlib import Path
 
@@ -27,6 +28,7 @@ from PyQt6.QtWidgets import (
 )
 
 from simulator.app.charts import ChartPanel
+from simulator.app.overlay import OverlayComposer, Overlays, VirtualCamFeeder
 from simulator.app.settings_panel import SettingsPanel
 from simulator.app.views import ImageView, heat_map
 from simulator.app.worker import Job, PreviewRequest, PreviewWorker, ReplayWorker
@@ -37,11 +39,13 @@ from simulator.metrics.verdict import budgets_for
 from simulator.pipeline.settings import PipelineSettings, load_settings, save_settings
 from simulator.run import RunOutcome, RunSettings
 from simulator.scenario.load import load_scenario
+from simulator.sinks.virtual_cam import open_virtual_cam
 from simulator.zoo.registry import list_models
 
 ORGANISATION, APPLICATION = "arsim", "arsim-gui"
 SPEEDS = (("¼×", 0.25), ("½×", 0.5), ("1×", 1.0))
 MAX_RECENT = 8
+VIRTUAL_CAM = (1280, 720, 30.0)  # width, height, fps
 LOADING_NOTE = "loading model… frames pass through unstylized"
 
 
@@ -76,6 +80,12 @@ class MainWindow(QMainWindow):
         self._pending_export: tuple[int, Path] | None = None  # (job interrupted, folder)
         self._want_preview = False
         self._speed = 1.0
+        self.overlays = Overlays()
+        self.composer: OverlayComposer | None = None
+        # engine screen, stylized picture, frame, note
+        self._raw: tuple[np.ndarray, np.ndarray, int, str] | None = None
+        self.vcam: VirtualCamFeeder | None = None
+        self.vcam_backend: str | None = None  # pyvirtualcam backend (None: the OS default)
 
         self.worker = ReplayWorker()
         self.preview = PreviewWorker()
@@ -178,12 +188,35 @@ class MainWindow(QMainWindow):
         bar.addWidget(self.speed_combo)
         bar.addSeparator()
         bar.addAction(self.export_action)
+        bar.addSeparator()
+        view_menu = self.menuBar().addMenu("&View")
+        self.anchors_action = self._toggle("Anchors", True, "A")
+        self.axes_action = self._toggle("Axes", False, "X")
+        self.minimap_action = self._toggle("Mini-map", False, "M")
+        for action in (self.anchors_action, self.axes_action, self.minimap_action):
+            view_menu.addAction(action)
+            bar.addAction(action)
+        view_menu.addSeparator()
+        self.vcam_action = QAction("Virtual webcam", self)
+        self.vcam_action.setCheckable(True)
+        self.vcam_action.toggled.connect(self.set_virtual_cam)
+        view_menu.addAction(self.vcam_action)
+        bar.addAction(self.vcam_action)
         self.device_combo.currentIndexChanged.connect(lambda _i: self._device_changed())
         self.backend_combo.currentIndexChanged.connect(lambda _i: self._choice_changed())
         self.model_combo.currentIndexChanged.connect(lambda _i: self._choice_changed())
         self.speed_combo.currentIndexChanged.connect(
             lambda _i: self.set_speed(self.speed_combo.currentData())
         )
+
+    def _toggle(self, text: str, checked: bool, shortcut: str) -> QAction:
+        action = QAction(text, self)
+        action.setCheckable(True)
+        action.setChecked(checked)
+        action.setShortcut(QKeySequence(shortcut))
+        action.toggled.connect(lambda _on: self._overlays_changed())
+        self.addAction(action)
+        return action
 
     def _build_settings_dock(self) -> None:
         self.settings_panel = SettingsPanel()
@@ -287,6 +320,62 @@ class MainWindow(QMainWindow):
             self.preview.request(PreviewRequest(self.scenario_path, self.current_frame,
                                                 self.run_settings()))
 
+    # --- overlays and the virtual webcam ----------------------------------------------
+
+    def set_overlays(self, *, anchors: bool | None = None, axes: bool | None = None,
+                     minimap: bool | None = None) -> None:
+        """Switch AR overlays (as the View menu does); the current frame is re-composed."""
+        for action, on in ((self.anchors_action, anchors), (self.axes_action, axes),
+                           (self.minimap_action, minimap)):
+            if on is not None:
+                action.setChecked(on)
+
+    def _overlays_changed(self) -> None:
+        self.overlays = Overlays(self.anchors_action.isChecked(), self.axes_action.isChecked(),
+                                 self.minimap_action.isChecked())
+        if self._raw is not None:
+            self._show_phone()
+
+    def _show_phone(self) -> None:
+        """The latest engine screen, with the app's overlays, on the phone view (and the
+        virtual webcam when on)."""
+        screen, stylized, frame, note = self._raw
+        if self.composer is not None:
+            screen = self.composer.apply(screen, stylized, frame, self.overlays, note)
+        self.phone_view.set_image(screen, note)
+        if self.vcam is not None:
+            self.vcam.put(screen)
+
+    def set_virtual_cam(self, on: bool) -> bool:
+        """Open (1280x720 @ 30 fps) or close the virtual webcam; False, with the one-line
+        hint in the status bar, when none is available (the app goes on without it)."""
+        if not on:
+            if self.vcam is not None:
+                self.vcam.close()
+                self.vcam = None
+                self.statusBar().showMessage("virtual webcam off")
+            return True
+        if self.vcam is not None:
+            return True
+        hint = io.StringIO()
+        width, height, fps = VIRTUAL_CAM
+        sink = open_virtual_cam(width, height, fps, backend=self.vcam_backend, stream=hint)
+        if sink is None:
+            self.statusBar().showMessage(hint.getvalue().strip().removeprefix("arsim: "))
+            self.vcam_action.blockSignals(True)
+            self.vcam_action.setChecked(False)
+            self.vcam_action.blockSignals(False)
+            return False
+        self.vcam = VirtualCamFeeder(sink)
+        self.vcam_action.blockSignals(True)
+        self.vcam_action.setChecked(True)
+        self.vcam_action.blockSignals(False)
+        self.statusBar().showMessage(f"virtual webcam on: {sink.device} "
+                                     f"({width}x{height} @ {fps:g} fps)")
+        if self._raw is not None:
+            self._show_phone()
+        return True
+
     # --- scenario and transport -----------------------------------------------------
 
     def open_scenario(self, path: str | Path, *, paused: bool = False) -> bool:
@@ -298,10 +387,12 @@ class MainWindow(QMainWindow):
                 self.frame_times = np.asarray(scenario.frame_times, float)
                 self.expect = dict(scenario.expect)
                 name, count = scenario.name, scenario.frame_count
+                composer = OverlayComposer(scenario)
         except InputError as exc:
             self.statusBar().showMessage(f"cannot open: {exc}")
             return False
         self.scenario_path = path
+        self.composer, self._raw = composer, None
         self.setWindowTitle(f"arsim — {name}")
         self.timeline.blockSignals(True)
         self.timeline.setRange(0, count - 1)
@@ -394,12 +485,13 @@ class MainWindow(QMainWindow):
             self.charts.set_budgets(report["budgets"])
 
     def _on_shown(self, job_id: int, entry: dict, input_rgb: np.ndarray, screen: np.ndarray,
-                  heat: np.ndarray | None) -> None:
+                  heat: np.ndarray | None, stylized: np.ndarray) -> None:
         if job_id != self.job_id:
             return
         self.loading = self._want_preview = False
         self.input_view.set_image(input_rgb)
-        self.phone_view.set_image(screen)
+        self._raw = (screen, stylized, int(entry["frame"]), "")
+        self._show_phone()
         if heat is not None:
             self.heat_view.set_image(heat_map(heat, (screen.shape[1], screen.shape[0])))
         self.current_frame = int(entry["frame"])
@@ -444,14 +536,16 @@ class MainWindow(QMainWindow):
             self.statusBar().showMessage(f"replay finished: {verdict}")
             self.run_finished.emit(outcome)
 
-    def _on_preview(self, index: int, input_rgb: np.ndarray, screen: np.ndarray | None) -> None:
+    def _on_preview(self, index: int, input_rgb: np.ndarray, screen: np.ndarray | None,
+                    stylized: np.ndarray | None) -> None:
         if screen is None:  # a plain decoded frame: shown while the model loads
             if self.shown_count == 0 or self.loading:
                 self.input_view.set_image(input_rgb)
                 self.phone_view.set_image(input_rgb, LOADING_NOTE if self.loading else "")
             return
         if self._want_preview and index == self.current_frame:
-            self.phone_view.set_image(screen, "re-processed with the new settings")
+            self._raw = (screen, stylized, index, "re-processed with the new settings")
+            self._show_phone()
 
     # --- files ----------------------------------------------------------------------
 
@@ -538,6 +632,9 @@ class MainWindow(QMainWindow):
         self.store.sync()
         self.worker.shutdown()
         self.preview.shutdown()
+        if self.vcam is not None:
+            self.vcam.close()
+            self.vcam = None
         super().closeEvent(event)
 
 

@@ -54,7 +54,8 @@ class ReplayWorker(QThread):
 
     started_job = pyqtSignal(int)  # job id: the engine is loading (model, scenario)
     timeline = pyqtSignal(int, object)  # job id, report of the timing-only run
-    shown = pyqtSignal(int, object, object, object, object)  # id, entry, input, screen, heat
+    # id, entry, input, screen, heat-map, stylized picture before composing
+    shown = pyqtSignal(int, object, object, object, object, object)
     position = pyqtSignal(int, float)  # id, virtual time of the latest camera frame
     rate = pyqtSignal(float)  # measured virtual seconds per wall second (speed actually run)
     finished_job = pyqtSignal(int, object, str)  # id, RunOutcome or None, error ("" if none)
@@ -206,7 +207,8 @@ class ReplayWorker(QThread):
         if w1 - w0 >= 0.5 * RATE_WINDOW_S:
             self.rate.emit((v1 - v0) / (w1 - w0))
 
-    def _observe(self, entry: dict, input_rgb: np.ndarray, screen_rgb: np.ndarray) -> None:
+    def _observe(self, entry: dict, input_rgb: np.ndarray, screen_rgb: np.ndarray,
+                 stylized_rgb: np.ndarray) -> None:
         """Every picture the phone shows: forward it (with a flicker heat-map) unless it is
         before the seek target."""
         if float(self._frame_times[entry["frame"]]) < self._job.start_t:
@@ -216,7 +218,7 @@ class ReplayWorker(QThread):
             prev_in, prev_screen = self._prev
             heat = warp_error(prev_in, input_rgb, prev_screen, screen_rgb).error_map
         self._prev = (input_rgb, screen_rgb)
-        self.shown.emit(self._running, dict(entry), input_rgb, screen_rgb, heat)
+        self.shown.emit(self._running, dict(entry), input_rgb, screen_rgb, heat, stylized_rgb)
         with self._cond:
             self._step = False
 
@@ -235,7 +237,8 @@ class PreviewWorker(QThread):
     stages the engine uses (Stylizer, Smoother, FacePriority, Compositor); the latest
     request wins. Also decodes a plain input frame when asked with stylize=False."""
 
-    ready = pyqtSignal(int, object, object)  # frame index, input RGB, screen RGB (or None)
+    # frame index, input RGB, screen RGB (None: a plain decoded frame), stylized RGB (or None)
+    ready = pyqtSignal(int, object, object, object)
 
     def __init__(self) -> None:
         super().__init__()
@@ -284,7 +287,7 @@ class PreviewWorker(QThread):
         frames = list(itertools.islice(scenario.frames(), max(0, index - 1), index + 1))
         current = frames[-1]
         if not stylize:
-            self.ready.emit(index, current.image, None)
+            self.ready.emit(index, current.image, None, None)
             return
         settings = req.settings
         model = resolve_model(settings.model)
@@ -312,7 +315,7 @@ class PreviewWorker(QThread):
         screen = Compositor(scenario.camera, scenario.anchors).compose(
             image, current.pose, current.tracking, "preview: new settings"
         )
-        self.ready.emit(index, current.image, screen)
+        self.ready.emit(index, current.image, screen, image)
 
 
 __all__ = ["Job", "PreviewRequest", "PreviewWorker", "ReplayWorker", "RunOutcome"]
