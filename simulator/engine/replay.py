@@ -46,8 +46,9 @@ from simulator.zoo.registry import ResolvedModel
 
 # Called with each new screen the phone shows: (virtual time, composited RGB image).
 ScreenSink = Callable[[float, np.ndarray], None]
-# Called with each display entry (report["display"] item), its input frame and the screen.
-DisplayObserver = Callable[[dict, np.ndarray, np.ndarray], None]
+# Called with each display entry (report["display"] item), its input frame, the composed
+# screen and the stylized picture before composing (for viewers with their own overlays).
+DisplayObserver = Callable[[dict, np.ndarray, np.ndarray, np.ndarray], None]
 
 
 class Kind(IntEnum):
@@ -514,7 +515,7 @@ class Replay:
         if self.screen_sink is not None:
             self.screen_sink(self._now, screen)
         if self.observer is not None:
-            self.observer(entry, shot.input, screen)
+            self.observer(entry, shot.input, screen, shot.image)
         if wants_thumb:
             self._thumbs.append((shot.aligned, shot.input, screen))
             while self._thumb_targets and self._thumb_targets[0] <= shot.aligned:
