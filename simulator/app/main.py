@@ -20,6 +20,19 @@ def prepare_qt_environment(offscreen: bool = False) -> None:
     no_display = not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
     if offscreen or (no_display and sys.platform.startswith("linux")):
         os.environ["QT_QPA_PLATFORM"] = "offscreen"
+        _quiet_offscreen_warnings()
+
+
+def _quiet_offscreen_warnings() -> None:
+    """The offscreen platform warns about window hints it ignores: noise, not news (the
+    CLI's contract is one clear line on errors)."""
+    from PyQt6.QtCore import QtMsgType, qInstallMessageHandler
+
+    def handler(kind: QtMsgType, _context: object, message: str) -> None:
+        if "propagateSizeHints" not in message:
+            sys.stderr.write(message + "\n")
+
+    qInstallMessageHandler(handler)
 
 
 def run_gui(scenario: str | None, *, screenshot: Path | None = None, frames: int = 12) -> int:
