@@ -44,7 +44,12 @@ def _add_run(sub: argparse._SubParsersAction) -> None:
     g.add_argument("--cpu-fraction", type=float,
                    help="CPU quota in cores (default: calibrated to the device profile)")
     g.add_argument("--memory-limit-mb", type=float,
-                   help="the worker's memory limit; memory_pressure events lower it")
+                   help="the worker's memory limit (default: the profile's budget for the "
+                   "model process); memory_pressure events fill it with other apps' memory")
+    g.add_argument("--mitigate-memory", action="store_true",
+                   help="on memory pressure: release pooled buffers, drop to the smallest size")
+    g.add_argument("--relaunch", action="store_true",
+                   help="after a kill, relaunch the app after the profile's cold start")
     _add_pipeline_options(p)
 
 
@@ -210,6 +215,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
         throttle=args.throttle,
         cpu_fraction=args.cpu_fraction,
         memory_limit_mb=args.memory_limit_mb,
+        memory_mitigations=args.mitigate_memory,
+        relaunch=args.relaunch,
     )
     progress = Progress("replay", enabled=not args.quiet)
     outcome = run_scenario(args.scenario, settings, Path(args.out), progress=progress)

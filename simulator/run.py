@@ -15,7 +15,7 @@ from pathlib import Path
 
 from simulator import __version__
 from simulator.device.cost import CostModel
-from simulator.device.memory import MemoryModel
+from simulator.device.memory import MemoryModel, model_process_budget_mb
 from simulator.device.profile import load_profile
 from simulator.device.thermal import ThermalModel
 from simulator.engine.replay import DisplayObserver, Replay, ReplayResult
@@ -51,7 +51,13 @@ class RunSettings:
     # SIGSTOP/SIGCONT duty cycle and RLIMIT_AS); its measured latency drives the timeline.
     throttle: bool = False
     cpu_fraction: float | None = None  # None: calibrated to the device profile's prediction
-    memory_limit_mb: float | None = None  # the worker's memory limit; None: unlimited
+    # the worker's memory limit; None: the profile's budget for the model process
+    # (device.memory.model_process_budget_mb)
+    memory_limit_mb: float | None = None
+    # On a memory_pressure event: release pooled buffers (ORT arena off) and force the
+    # smallest input size (the seed's mitigations; one inference in flight is the design).
+    memory_mitigations: bool = False
+    relaunch: bool = False  # after a kill the app relaunches after profile app.cold_start_ms
 
 
 @dataclass
@@ -121,6 +127,8 @@ def run_scenario(
             screen_sink=sink,
             observer=observer,
             worker=worker,
+            mitigate_memory=settings.memory_mitigations,
+            relaunch_after_s=profile.app.cold_start_ms / 1000.0 if settings.relaunch else None,
             thumbnails=settings.thumbnails,
             progress=progress,
         )
@@ -151,12 +159,19 @@ def _start_worker(profile, settings: RunSettings, model: ResolvedModel, input_si
         too_slow = calibration.host_too_slow
     else:
         predicted = CostModel(profile, settings.backend).inference_ms(model.flops(input_size))
-    worker = InferenceWorker(model, threads=1, cpu_fraction=fraction,
-                             memory_limit_mb=settings.memory_limit_mb)
+    limit = settings.memory_limit_mb
+    if limit is None:
+        limit = round(model_process_budget_mb(profile), 1)
+    worker = InferenceWorker(model, threads=1, cpu_fraction=fraction, memory_limit_mb=limit)
     return {
         "mechanism": worker.mechanism,
         "cpu_fraction": fraction,
-        "memory_limit_mb": settings.memory_limit_mb,
+        "memory_limit_mb": limit,
+        "memory_limit_source": ("--memory-limit-mb" if settings.memory_limit_mb is not None
+                                else "profile: budget - app base - camera/display buffers"),
+        # memory_pressure events: a balloon process in the worker's memory cgroup, else the
+        # limit is lowered (RLIMIT_AS fallback: an allocation failure, not a kernel OOM)
+        "memory_pressure": "balloon" if worker.can_balloon else "lower limit",
         "predicted_latency_ms": predicted,
         "measured_latency_ms": None,
         "host_too_slow": too_slow,  # measured / predicted when the host cannot keep up

@@ -67,9 +67,23 @@ def profile_variant(tmp_path: Path, old: str, new: str) -> Path:
 # --- profiles ---------------------------------------------------------------------------
 
 
+NOT_SEED = ["tight-1gb"]  # bundled, every number an estimate or published (no seed row)
+
+
 def test_bundled_profiles_are_the_seed_devices_with_their_ids():
-    assert bundled_profile_ids() == sorted(SEED_TABLE)
-    assert [p.id for p in list_profiles()] == sorted(SEED_TABLE)
+    assert bundled_profile_ids() == sorted([*SEED_TABLE, *NOT_SEED])
+    assert [p.id for p in list_profiles()] == sorted([*SEED_TABLE, *NOT_SEED])
+
+
+def test_the_tight_profile_leaves_the_model_process_about_100_mb():
+    from simulator.device.memory import model_process_budget_mb
+
+    profile = load_profile("tight-1gb")
+    assert profile.hardware.ram_mb == 1024
+    assert not [k for k, v in profile.sources.items() if v.startswith("seed table")
+                and k.startswith("backends")]
+    assert 90 < model_process_budget_mb(profile) < 110
+    assert model_process_budget_mb(load_profile("redmi-note-10")) > 500
 
 
 @pytest.mark.parametrize("device_id", SEED_TABLE)

@@ -49,3 +49,90 @@ def test_a_worker_killed_for_memory_is_an_oom_and_the_run_finishes(
     assert not [d for d in report["display"] if d["t"] > 0.3]
     assert (tmp_path / "out" / "report.html").exists()
     assert not our_cgroups() and not our_segments()
+
+
+# --- a real kernel OOM under memory pressure (needs a writable memory cgroup) -------------
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _cgroups_writable() -> bool:
+    from simulator.device.throttle import available_mechanisms
+
+    return bool({"cgroup-v1", "cgroup-v2"} & set(available_mechanisms()))
+
+
+needs_cgroups = pytest.mark.skipif(not _cgroups_writable(),
+                                   reason="no writable memory cgroup: no balloon, no kernel OOM")
+
+
+def _balloons() -> list[str]:
+    import subprocess
+
+    out = subprocess.run(["ps", "-eo", "pid,args"], capture_output=True, text=True).stdout
+    return [line for line in out.splitlines() if "import mmap, sys" in line]
+
+
+def _arsim(tmp_path: Path, *extra: str) -> dict:
+    from simulator.cli import main
+
+    main(["run", str(REPO / "scenarios" / "memory-pressure"), "--device", "tight-1gb",
+          "--model", "ar-lite", "--throttle", "--cpu-fraction", "1", "--quiet",
+          "--out", str(tmp_path), *extra])
+    for name in ("report.json", "report.html", "junit.xml"):
+        assert (tmp_path / name).exists()
+    assert not our_cgroups() and not our_segments() and not _balloons()
+    return json.loads((tmp_path / "report.json").read_text())
+
+
+@needs_cgroups
+def test_memory_pressure_is_a_kernel_oom_kill_under_the_tight_profile(tmp_path: Path) -> None:
+    report = _arsim(tmp_path)
+    (oom,) = report["oom_events"]
+    assert oom["source"] == "kernel" and oom["cause"] == "kernel OOM"
+    assert oom["t"] == pytest.approx(1.5, abs=0.05) and "relaunched_at" not in oom
+    assert report["throttle"]["memory_pressure"] == "balloon"
+    assert 90 < report["throttle"]["memory_limit_mb"] < 110  # the profile's model budget
+    assert report["complete"] is True and not report["verdict"]["passed"]
+    assert not [d for d in report["display"] if d["t"] > 1.6]
+    assert "kernel OOM" in (tmp_path / "report.html").read_text()
+
+
+@needs_cgroups
+def test_the_seed_mitigations_survive_the_same_pressure(tmp_path: Path) -> None:
+    report = _arsim(tmp_path, "--mitigate-memory", "--sizes", "128,256")
+    assert report["oom_events"] == []
+    (change,) = report["size_changes"]
+    assert change["to"] == 128 and change["reason"].startswith("memory pressure")
+    assert [d for d in report["display"] if d["t"] > 3.5]
+
+
+@needs_cgroups
+def test_a_killed_app_relaunches_after_the_cold_start(tmp_path: Path) -> None:
+    events = [{"t": 0.3, "type": "memory_pressure", "mb": 55},
+              {"t": 0.6, "type": "memory_pressure", "mb": 0}]
+    scenario = make_scenario(tmp_path / "r", frames=150, width=96, height=64, events=events)
+    settings = RunSettings(device="tight-1gb", model="ar-lite", throttle=True,
+                           cpu_fraction=1.0, relaunch=True)
+    report = run_scenario(scenario, settings, tmp_path / "out").report
+    (oom,) = report["oom_events"]
+    assert oom["source"] == "kernel"
+    assert oom["relaunched_at"] == pytest.approx(oom["t"] + 3.5)  # app.cold_start_ms
+    resumed = [d for d in report["display"] if d["t"] > oom["relaunched_at"]]
+    assert resumed and not [d for d in report["display"] if oom["t"] + 0.1 < d["t"]
+                            < oom["relaunched_at"]]
+    assert not our_cgroups() and not our_segments() and not _balloons()
+
+
+@needs_cgroups
+def test_the_balloon_is_released_on_zero_and_on_close() -> None:
+    from simulator.engine.worker import InferenceWorker
+
+    with InferenceWorker("ar-lite", cpu_fraction=1.0, memory_limit_mb=200) as worker:
+        assert worker.apply_pressure(30) is None and worker.balloon is not None
+        assert worker.balloon.mb == 30 and len(_balloons()) == 1
+        assert worker.apply_pressure(0) is None and worker.balloon is None
+        assert not _balloons()
+        worker.apply_pressure(500)  # capped at the limit minus a margin
+        assert worker.balloon is not None and worker.balloon.mb < 200
+    assert not our_cgroups() and not our_segments() and not _balloons()

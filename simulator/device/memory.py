@@ -125,3 +125,16 @@ class MemoryModel:
         if not (math.isfinite(pressure_mb) and pressure_mb >= 0):
             raise ValueError(f"pressure_mb must be a finite number >= 0, got {pressure_mb!r}")
         return max(0.0, self.profile.memory.kill_limit_mb - pressure_mb)
+
+
+def model_process_budget_mb(profile: DeviceProfile) -> float:
+    """What the app's budget leaves to the model process (weights, runtime, arena,
+    activations): budget_fraction x ram_mb - derived app base - camera and display buffers.
+    The default memory limit of the confined worker under real throttling."""
+    memory, hardware = profile.memory, profile.hardware
+    buffers = (memory.camera_buffers * memory.camera_bytes_per_px
+               * profile.camera.width * profile.camera.height
+               + memory.display_buffers * memory.display_bytes_per_px
+               * hardware.screen_width * hardware.screen_height) / MB
+    budget = memory.budget_fraction * hardware.ram_mb
+    return max(1.0, budget - derived_app_base_mb(profile) - buffers)

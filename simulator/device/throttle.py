@@ -89,6 +89,10 @@ class Confinement:
         """True once the kernel's OOM killer has killed a process of this confinement."""
         return False
 
+    def memory_cgroup(self) -> Path | None:
+        """The memory cgroup the process is charged to (where a ``Balloon`` goes), if any."""
+        return None
+
     def rss_mb(self) -> float | None:
         """Resident set of the process (/proc/PID/status VmRSS), None once it is gone."""
         return proc_status_mb(self.pid, "VmRSS")
@@ -211,6 +215,9 @@ class CgroupV1(_CgroupConfinement):
             return super().peak_mb()
         return _read_int(self.mem_dir / "memory.max_usage_in_bytes") / _MB
 
+    def memory_cgroup(self) -> Path | None:
+        return self.mem_dir
+
     def failcnt(self) -> int:
         """How often the memory limit was hit (reclaim or OOM)."""
         return 0 if self.mem_dir is None else _read_int(self.mem_dir / "memory.failcnt")
@@ -260,6 +267,9 @@ class CgroupV2(_CgroupConfinement):
 
     def oom_killed(self) -> bool:
         return _kv(self.dir / "memory.events").get("oom_kill", 0) > 0
+
+    def memory_cgroup(self) -> Path | None:
+        return self.dir if self.memory_limit_mb is not None else None
 
     def peak_mb(self) -> float | None:
         peak = self.dir / "memory.peak"
@@ -360,6 +370,101 @@ class DutyCycle(Confinement):
         if self._pidfd is not None:
             os.close(self._pidfd)
             self._pidfd = None
+
+
+_BALLOON_CODE = """
+import mmap, sys
+n = int(sys.stdin.readline())
+m = mmap.mmap(-1, max(n, 4096), flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS)
+chunk = b"\\1" * (1 << 20)
+for off in range(0, n, 1 << 20):
+    m[off:off + min(1 << 20, n - off)] = chunk[:min(1 << 20, n - off)]
+sys.stdout.write("ok\\n")
+sys.stdout.flush()
+sys.stdin.read()
+"""
+BALLOON_MARGIN_MB = 16.0  # the balloon never fills its cgroup alone (it could not be killed)
+
+
+class Balloon:
+    """"Other apps take ``mb`` MB": a process in a memory cgroup that allocates and touches
+    ``mb`` MB, with ``oom_score_adj`` -1000 so that the kernel's OOM killer picks the other
+    processes of the cgroup (the worker), never the balloon. Lowering an oom_score_adj
+    needs CAP_SYS_RESOURCE; without it the ``victim``'s is raised to +1000 instead (same
+    choice inside the cgroup); ``self.exemption`` says which. Its size is capped at the
+    cgroup's limit minus max(``BALLOON_MARGIN_MB``, 10 %) (``self.mb`` is what it holds), so that it
+    fits alone once the worker is gone. ``close()`` (idempotent, also ``with``) kills it."""
+
+    def __init__(self, cgroup: Path, mb: float, limit_mb: float | None = None,
+                 victim: int | None = None, timeout_s: float = 30.0) -> None:
+        import subprocess
+        import sys
+
+        self.cgroup = Path(cgroup)
+        self.requested_mb = float(mb)
+        self.killed = False  # the balloon itself was OOM-killed while inflating
+        margin = 0.0 if limit_mb is None else max(BALLOON_MARGIN_MB, 0.1 * limit_mb)
+        cap = math.inf if limit_mb is None else max(0.0, limit_mb - margin)
+        self.mb = min(self.requested_mb, cap)
+        self.proc: subprocess.Popen[str] | None = subprocess.Popen(
+            [sys.executable, "-S", "-c", _BALLOON_CODE], stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+        _live_balloons.add(self)
+        try:
+            try:
+                _write(Path(f"/proc/{self.proc.pid}/oom_score_adj"), "-1000")
+                self.exemption = "balloon oom_score_adj -1000"
+            except PermissionError:
+                if victim is None:
+                    raise
+                _write(Path(f"/proc/{victim}/oom_score_adj"), "1000")
+                self.exemption = "worker oom_score_adj +1000 (no CAP_SYS_RESOURCE for -1000)"
+            _write(self.cgroup / "cgroup.procs", str(self.proc.pid))
+            assert self.proc.stdin is not None and self.proc.stdout is not None
+            self.proc.stdin.write(f"{int(self.mb * _MB)}\n")
+            self.proc.stdin.flush()
+            import select
+
+            ready, _, _ = select.select([self.proc.stdout], [], [], timeout_s)
+            line = self.proc.stdout.readline().strip() if ready else None
+            if line == "" and self.proc.wait(timeout=5.0) == -signal.SIGKILL:
+                # the OOM killer took the balloon too, right after the worker (before the
+                # worker's memory was freed): the pressure is gone with it
+                self.killed = True
+                self.close()
+                return
+            if line != "ok":
+                raise OSError(errno.ETIMEDOUT, f"balloon of {self.mb:.0f} MB did not inflate")
+        except BaseException:
+            self.close()
+            raise
+
+    @property
+    def pid(self) -> int | None:
+        return self.proc.pid if self.proc is not None else None
+
+    def __enter__(self) -> Balloon:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Kill the balloon and reap it (frees its memory; the cgroup can then be removed)."""
+        proc, self.proc = self.proc, None
+        _live_balloons.discard(self)
+        if proc is None:
+            return
+        with contextlib.suppress(OSError):
+            proc.kill()
+        proc.wait()
+        for stream in (proc.stdin, proc.stdout):
+            with contextlib.suppress(OSError):
+                if stream is not None:
+                    stream.close()
+
+
+_live_balloons: weakref.WeakSet[Balloon] = weakref.WeakSet()
 
 
 def confine(pid: int, *, cpu_fraction: float | None, memory_limit_mb: float | None,
@@ -517,7 +622,10 @@ def proc_status_mb(pid: int, key: str) -> float | None:
 
 
 def close_all() -> None:
-    """Close every live confinement (atexit)."""
+    """Close every live balloon and confinement (atexit)."""
+    for balloon in list(_live_balloons):
+        with contextlib.suppress(Exception):
+            balloon.close()
     for item in list(_live):
         with contextlib.suppress(Exception):
             item.close()

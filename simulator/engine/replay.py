@@ -60,6 +60,7 @@ class Kind(IntEnum):
     SHOT_READY = 2
     DISPLAY = 3
     FRAME = 4
+    RELAUNCH = 5
 
 
 @dataclass
@@ -144,6 +145,8 @@ class Replay:
         screen_sink: ScreenSink | None = None,
         observer: DisplayObserver | None = None,
         worker: InferenceWorker | None = None,
+        mitigate_memory: bool = False,
+        relaunch_after_s: float | None = None,
         thumbnails: int = 6,
         progress: Callable[[int, int], None] | None = None,
     ) -> None:
@@ -160,6 +163,9 @@ class Replay:
         self.observer = observer  # live views (the Qt app); None in batch runs
         self.worker = worker  # real throttling: inference in an OS-confined process
         self._memory_limit_mb = worker.memory_limit_mb if worker is not None else None
+        # memory_pressure: release pooled buffers + smallest input size (the seed's)
+        self.mitigate_memory = mitigate_memory
+        self.relaunch_after_s = relaunch_after_s  # None: a killed app stays dead
         self.progress = progress
         n = scenario.frame_count
         self._thumb_targets = (
@@ -235,6 +241,7 @@ class Replay:
         self._face_shares: list[float] = []
         self._measured_ms: list[float] = []
         self._worker_rss: float | None = None
+        self._ballooned = False  # memory pressure went to a balloon (the limit stays)
         smoothing = p.smoothing
         self._smoothing_on = smoothing.method != "none" or smoothing.colour != "none"
         self._ghosting: list[float] = []
@@ -306,11 +313,13 @@ class Replay:
         if kind is Kind.FRAME:
             self._on_frame(arg)
         elif kind is Kind.INFER_DONE:
-            self._on_inference_done()
+            self._on_inference_done(arg)
         elif kind is Kind.SHOT_READY:
             self._on_shot_ready(arg)
         elif kind is Kind.DISPLAY:
             self._on_display(arg)
+        elif kind is Kind.RELAUNCH:
+            self._on_relaunch()
         else:
             self._on_scenario_event(arg)
 
@@ -395,14 +404,35 @@ class Replay:
             "t": self._now, "memory_mb": rss_mb, "limit_mb": self._worker_limit_mb(),
             # "kernel": the OOM killer; "os-limit": the limit could not shrink below the usage
             "cause": cause, "source": "kernel" if "kernel" in cause else "os-limit",
+            "pressure_mb": self._pressure_mb,
         })
+        self._worker_rss = None
+        self._die()
+
+    def _die(self) -> None:
+        """The app is gone; with relaunch on, it comes back after the cold start."""
         self._state, self._waiting, self._in_flight = "dead", None, None
         self._last_result = None
+        if self.relaunch_after_s is not None:
+            self._push(self._now + self.relaunch_after_s, Kind.RELAUNCH, len(self._ooms) - 1)
 
-    def _on_inference_done(self) -> None:
-        work, self._in_flight = self._in_flight, None
-        if work is None:  # the app died while this inference ran
+    def _on_relaunch(self) -> None:
+        """The app is back (a cold start): frames flow again from the next camera frame."""
+        if self._state != "dead":
             return
+        self._ooms[-1]["relaunched_at"] = self._now
+        self._state, self._after_gap = "foreground", True
+        if self._smoother is not None:
+            self._smoother.reset()
+        if self.worker is not None:
+            self.worker.restart()  # same limits; under pressure the balloon is re-inflated
+            if not self.worker.alive:
+                self._kernel_kill(self.worker.killed or "relaunch failed", None)
+
+    def _on_inference_done(self, index: int) -> None:
+        if self._in_flight is None or self._in_flight.index != index:
+            return  # the app died while this inference ran (and may have relaunched)
+        work, self._in_flight = self._in_flight, None
         rec = self._frames[work.index]
         rec["t_infer_end"] = self._now
         self._done_times.append(self._now)
@@ -556,8 +586,18 @@ class Replay:
                 self._smoother.reset()
         elif ev.type == "memory_pressure":
             self._pressure_mb = float(ev.mb or 0.0)
+            if self.mitigate_memory:
+                self._mitigate(self._pressure_mb > 0)
             if self.worker is not None and self._memory_limit_mb is not None:
-                if self._state != "dead":
+                if self._state == "dead":
+                    self.worker.pressure_mb = self._pressure_mb  # for a relaunch
+                elif self.worker.can_balloon:
+                    # other apps' memory: a balloon process in the worker's memory cgroup
+                    self._ballooned = True
+                    killed = self.worker.apply_pressure(self._pressure_mb)
+                    if killed:
+                        self._kernel_kill(killed, self._worker_rss)
+                else:  # no memory cgroup (RLIMIT_AS fallback): lower the limit instead
                     killed = self.worker.set_memory_limit(self._worker_limit_mb())
                     if killed:
                         self._kernel_kill(killed, self._worker_rss)
@@ -566,10 +606,24 @@ class Replay:
         elif ev.type == "thermal":
             self.thermal.force(float(ev.factor or 1.0))
 
+    def _mitigate(self, pressure: bool) -> None:
+        """The seed's mitigations on a memory warning: release pooled buffers and drop to
+        the smallest input size until the pressure is gone (one inference in flight at most
+        is the scheduler's design anyway)."""
+        if not pressure:
+            self._sizes.unpin()
+            return
+        if self.worker is not None and self._state != "dead":
+            self.worker.release_memory(arena=False)
+        self._sizes.force_smallest(self._now, f"memory pressure {self._pressure_mb:g} MB")
+
     def _worker_limit_mb(self) -> float | None:
-        """The confined worker's memory limit under the current pressure."""
+        """The confined worker's memory limit under the current pressure (with a balloon
+        the limit stays and the balloon takes the pressure out of it)."""
         if self._memory_limit_mb is None:
             return None
+        if self._ballooned:
+            return self._memory_limit_mb
         return max(1.0, self._memory_limit_mb - self._pressure_mb)
 
     def _sample_memory(self) -> None:
@@ -602,6 +656,5 @@ class Replay:
         self._ooms.append(
             {"t": self._now, "memory_mb": mb, "limit_mb": limit, "cause": cause, "source": "model"}
         )
-        self._state, self._waiting, self._in_flight = "dead", None, None
-        self._last_result = None
+        self._die()
         return True

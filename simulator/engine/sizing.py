@@ -49,6 +49,7 @@ class SizeController:
         self.changes: list[dict] = []
         self._avg: float | None = None
         self._down = self._up = 0
+        self.pinned = False  # force_smallest: no stepping up
 
     def observe(self, t: float, latency_ms: float) -> int:
         """Feed one finished inference (run at the current size); returns the size to use
@@ -65,9 +66,20 @@ class SizeController:
         self._up = self._up + 1 if predicted < s.headroom * s.budget_ms else 0
         if self._down >= s.patience:
             self._switch(t, self.sizes[i - 1], f"latency {self._avg:.1f} ms > {s.budget_ms:.1f}")
-        elif self._up >= s.patience and bigger:
+        elif self._up >= s.patience and bigger and not self.pinned:
             self._switch(t, bigger, f"predicted {predicted:.1f} ms at {bigger} fits")
         return self.size
+
+    def force_smallest(self, t: float, reason: str) -> int:
+        """Drop to the smallest size now and stay there (``pinned``) until ``unpin``."""
+        self.pinned = True
+        if self.size != self.sizes[0]:
+            self._switch(t, self.sizes[0], reason)
+        return self.size
+
+    def unpin(self) -> None:
+        """Let the latency rule step up again (after ``force_smallest``)."""
+        self.pinned = False
 
     def _switch(self, t: float, size: int, reason: str) -> None:
         self.changes.append({"t": t, "from": self.size, "to": size, "reason": reason})

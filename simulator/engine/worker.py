@@ -42,7 +42,7 @@ from typing import Any
 import numpy as np
 
 import simulator
-from simulator.device.throttle import Confinement, confine, pid_alive
+from simulator.device.throttle import Balloon, Confinement, confine, pid_alive
 from simulator.errors import InputError
 from simulator.zoo.registry import ResolvedModel, resolve_model
 
@@ -90,6 +90,8 @@ class InferenceWorker:
         self._seq = 0
         self._closed = False
         self._last_peak: float | None = None  # memory peak of the last dead process
+        self.pressure_mb = 0.0  # other apps' memory (apply_pressure); kept across restarts
+        self.balloon: Balloon | None = None
         _live.add(self)
         sweep_stale_segments()
         try:
@@ -152,6 +154,8 @@ class InferenceWorker:
             raise InputError(self.model.path, ready[-1])
         if self._shm is not None:
             self._conn.send(("map", self._shm[0].name, self._shm[1].name, self._shm[0].size))
+        if self.pressure_mb > 0 and self.can_balloon:
+            self._inflate()  # a relaunch under pressure: the other apps still hold it
 
     def restart(self) -> None:
         """Relaunch the worker after a kill (same model, same limits: a phone app relaunch)."""
@@ -173,6 +177,7 @@ class InferenceWorker:
             _live.discard(self)
 
     def _stop_process(self) -> None:
+        self._stop_balloon()
         conf, self.confinement = self.confinement, None
         proc, self._proc = self._proc, None
         conn, self._conn = self._conn, None
@@ -276,6 +281,49 @@ class InferenceWorker:
             self._kill("low-memory kill: usage above the new limit")
         return self.killed
 
+    @property
+    def can_balloon(self) -> bool:
+        """True when ``apply_pressure`` can put a balloon in the worker's memory cgroup."""
+        conf = self.confinement
+        return (self.alive and self.memory_limit_mb is not None and conf is not None
+                and conf.memory_cgroup() is not None)
+
+    def apply_pressure(self, mb: float) -> str | None:
+        """Other apps take ``mb`` MB (0 releases them): a ``Balloon`` in the worker's memory
+        cgroup holds that much (capped at the limit minus a margin), so the worker's own
+        memory must fit in the rest or the kernel OOM-kills it (the balloon is exempt).
+        Returns the kill reason when the worker did not survive the inflation. Only where
+        ``can_balloon``; elsewhere lower the limit with ``set_memory_limit``."""
+        if not (isinstance(mb, int | float) and not isinstance(mb, bool) and mb >= 0):
+            raise InputError("memory pressure", f"expected MB >= 0, got {mb!r}")
+        self.pressure_mb = float(mb)
+        self._stop_balloon()
+        if not self.alive:
+            return self.killed
+        if not self.can_balloon:
+            raise RuntimeError("no memory cgroup for a balloon (see can_balloon)")
+        if mb > 0:
+            self._inflate()
+        return self.killed
+
+    def _inflate(self) -> None:
+        conf = self.confinement
+        assert conf is not None and self._proc is not None
+        cgroup = conf.memory_cgroup()
+        assert cgroup is not None
+        self.balloon = Balloon(cgroup, self.pressure_mb, self.memory_limit_mb, self._proc.pid)
+        if self.balloon.killed:
+            self.balloon = None
+        if conf.oom_killed():  # the worker was the OOM killer's victim while it inflated
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self._proc.wait(timeout=5.0)
+            self._diagnose(self._proc.poll())
+
+    def _stop_balloon(self) -> None:
+        balloon, self.balloon = self.balloon, None
+        if balloon is not None:
+            balloon.close()
+
     def rss_mb(self) -> float | None:
         """The worker's resident memory now (VmRSS)."""
         return self.confinement.rss_mb() if self.confinement and self.alive else None
@@ -297,16 +345,23 @@ class InferenceWorker:
         except subprocess.TimeoutExpired:
             self._kill("worker stopped answering")
             return None
+        self._diagnose(code)
+        return None
+
+    def _diagnose(self, code: int | None) -> None:
+        """Why the worker died (kernel OOM, signal, exit code); releases the confinement."""
         conf = self.confinement
         self._last_peak = conf.peak_mb() if conf else None
         if conf is not None and conf.oom_killed():
             self.killed = "kernel OOM"
-        elif code < 0:
+        elif code is not None and code < 0:
             self.killed = f"signal {signal.Signals(-code).name}"
         else:
             self.killed = f"exit code {code}"
+        if self._proc is not None and self._proc.poll() is None:
+            self._proc.kill()
+            self._proc.wait()
         self._release_confinement()
-        return None
 
     def _kill(self, reason: str) -> None:
         self.killed = reason
@@ -318,6 +373,7 @@ class InferenceWorker:
         self._release_confinement()
 
     def _release_confinement(self) -> None:
+        self._stop_balloon()  # first: a cgroup holding the balloon cannot be removed
         if self.confinement is not None:
             self.confinement.close()
             self.confinement = None
