@@ -39,8 +39,10 @@ def _add_run(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--threads", type=int, default=2, help="ONNX Runtime threads on this host")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     g = p.add_argument_group("real throttling (inference in an OS-confined worker process)")
-    g.add_argument("--throttle", action="store_true",
-                   help="measured latency under a CPU quota drives the timeline")
+    g.add_argument("--throttle", nargs="?", const="real", choices=("real", "model"),
+                   default="model",
+                   help="real: measured latency under a CPU quota drives the timeline "
+                        "(model: the device cost model, the default)")
     g.add_argument("--cpu-fraction", type=float,
                    help="CPU quota in cores (default: calibrated to the device profile)")
     g.add_argument("--memory-limit-mb", type=float,
@@ -212,7 +214,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
         output_video=args.output_video,
         threads=args.threads,
         pipeline=pipeline_from_args(args),
-        throttle=args.throttle,
+        throttle=args.throttle == "real",
         cpu_fraction=args.cpu_fraction,
         memory_limit_mb=args.memory_limit_mb,
         memory_mitigations=args.mitigate_memory,
