@@ -172,12 +172,15 @@ def _add_gui(sub: argparse._SubParsersAction) -> None:
     p.add_argument("scenario", nargs="?", help="scenario to open")
     p.add_argument("--screenshot", type=Path, help="render offscreen, save this PNG and exit")
     p.add_argument("--frames", type=int, default=12, help="frames to show before --screenshot")
+    p.add_argument("--live", metavar="SCENARIO|N", help="start in live mode: a looped scenario "
+                   "or camera N")
 
 
 def _cmd_gui(args: argparse.Namespace) -> int:
     from simulator.app import run_gui
 
-    return run_gui(args.scenario, screenshot=args.screenshot, frames=args.frames)
+    return run_gui(args.scenario, screenshot=args.screenshot, frames=args.frames,
+                   live_source=args.live)
 
 
 def _add_sweep(sub: argparse._SubParsersAction) -> None:

@@ -275,3 +275,52 @@ def test_virtual_webcam_gets_every_phone_frame(
     assert frame.shape == (720, 1280, 3) and frame.max() > 0  # letterboxed phone screen
     window.vcam_action.trigger()
     assert window.vcam is None
+
+
+def test_live_mode_feeds_the_phone_view_and_stops(
+    qtbot, window: MainWindow, scenario: Path
+) -> None:
+    window.open_scenario(scenario, paused=True)
+    window.start_live(str(scenario))  # the scenario looped as a camera
+    assert window.live is not None and window.live_action.isChecked()
+    assert window.worker.paused  # the replay waits meanwhile
+    qtbot.waitUntil(lambda: window.live_frames >= 3, timeout=WAIT_MS)
+    qtbot.wait(1000)
+    assert window.live_frames >= 6  # frames keep arriving on the wall clock
+    screen = window.phone_view.image()
+    assert screen is not None and screen.shape[:2] == (96, 160) and screen.max() > 0
+    assert window.charts.charts["fps"].value is not None
+    assert window.charts.charts["latency"].value is not None
+    worker = window.live
+    window.stop_live()
+    assert window.live is None and not window.live_action.isChecked()
+    qtbot.waitUntil(lambda: worker not in window._live_workers, timeout=WAIT_MS)
+    assert "live ended (stopped)" in window.statusBar().currentMessage()
+    frames = window.live_frames
+    qtbot.wait(300)
+    assert window.live_frames == frames
+
+
+def test_live_camera_without_poses_reports_the_error(qtbot, window: MainWindow) -> None:
+    wanted = PipelineSettings()
+    window.set_pipeline(replace(wanted, smoothing=replace(wanted.smoothing, method="pose")))
+    window.start_live(0)  # pose smoothing needs poses: refused before opening the camera
+    qtbot.waitUntil(lambda: window.live is None, timeout=WAIT_MS)
+    assert "live failed" in window.statusBar().currentMessage()
+    assert not window.live_action.isChecked()
+
+
+def test_stage_chart_follows_device_and_settings(window: MainWindow) -> None:
+    stages = window.charts.stages
+    window.set_device("redmi-note-10")
+    slow = stages.height_of("inference")
+    assert slow > 0 and stages.height_of("preprocess") > 0
+    assert stages.height_of("warp") == 0.0  # no warp reuse by default
+    window.set_device("ipad-pro-m1")
+    assert 0 < stages.height_of("inference") < slow  # the faster phone
+    wanted = PipelineSettings()
+    smooth_none = stages.height_of("smoothing")
+    window.set_pipeline(replace(wanted, smoothing=replace(wanted.smoothing, method="flow"),
+                                skip=replace(wanted.skip, reuse="warp")))
+    assert stages.height_of("smoothing") > smooth_none
+    assert stages.height_of("warp") > 0

@@ -1,5 +1,6 @@
 """Live charts (pyqtgraph): display FPS, latency, memory, flicker and thermal factor, each
-against its budget line, the current value coloured pass / fail."""
+against its budget line, the current value coloured pass / fail; and the phone's
+milliseconds per stylized frame by pipeline stage (``CostModel``) as a bar chart."""
 
 from __future__ import annotations
 
@@ -12,7 +13,10 @@ import pyqtgraph as pg
 from PyQt6.QtCore import Qt
 from PyQt6.QtWidgets import QGridLayout, QWidget
 
+from simulator.device.cost import CostModel
+from simulator.device.profile import DeviceProfile
 from simulator.metrics.verdict import budget_op
+from simulator.pipeline.settings import PipelineSettings
 
 PASS_COLOUR, FAIL_COLOUR, NEUTRAL_COLOUR = "#3fb950", "#f85149", "#c9d1d9"
 MAX_POINTS = 20_000  # per curve; a 10-minute session at 30 fps
@@ -141,8 +145,84 @@ class MetricChart(pg.PlotWidget):
         )
 
 
+STAGES = (
+    ("preprocess", "pre"),
+    ("inference", "inf"),
+    ("post_compose", "post"),
+    ("smoothing", "sm"),
+    ("warp", "warp"),
+)
+STAGE_COLOURS = ("#8b949e", "#58a6ff", "#a371f7", "#3fb950", "#d29922")
+
+
+def stage_costs(profile: DeviceProfile, backend: str, flops: float, input_size: int,
+                pipeline: PipelineSettings, camera: tuple[int, int]) -> dict[str, float]:
+    """Phone milliseconds per stylized frame by stage, as the replay charges them
+    (engine/replay.py): camera pre-processing, inference (cool), post-processing + compose
+    on the device's screen, temporal smoothing, and the re-projection of a reused result
+    (0 unless ``reuse`` is "warp")."""
+    cost = CostModel(profile, backend)
+    screen = (profile.hardware.screen_width, profile.hardware.screen_height)
+    smoothing = pipeline.smoothing
+    return {
+        "preprocess": cost.preprocess_ms(*camera),
+        "inference": cost.inference_ms(flops),
+        "post_compose": cost.postprocess_ms(input_size, *screen) + cost.compose_ms(*screen),
+        "smoothing": cost.smooth_ms(smoothing.method, smoothing.colour != "none", *screen),
+        "warp": cost.warp_ms(*screen) if pipeline.skip.reuse == "warp" else 0.0,
+    }
+
+
+class StageChart(pg.PlotWidget):
+    """Bars: phone ms per stylized frame by stage (``stage_costs``)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.setBackground("#16181d")
+        self.setMinimumHeight(110)
+        self.showGrid(x=False, y=True, alpha=0.15)
+        self.setMouseEnabled(x=False, y=False)
+        self.hideButtons()
+        self.setMenuEnabled(False)
+        self.getAxis("bottom").setHeight(18)
+        self.getAxis("left").setWidth(44)
+        self.getAxis("bottom").setTicks([[(i, label) for i, (_k, label) in enumerate(STAGES)]])
+        self.setXRange(-0.6, len(STAGES) - 0.4, padding=0)
+        self.ms: dict[str, float] = {key: 0.0 for key, _label in STAGES}
+        self.bars = pg.BarGraphItem(x=np.arange(len(STAGES)), height=np.zeros(len(STAGES)),
+                                    width=0.7, brushes=list(STAGE_COLOURS), pen=None)
+        self.addItem(self.bars)
+        self.setToolTip("Phone milliseconds per stylized frame by stage (CostModel): camera "
+                        "pre-processing, inference, post-processing + compose, smoothing, "
+                        "reuse warp")
+        self._refresh()
+
+    def set_costs(self, ms: Mapping[str, float]) -> None:
+        self.ms = {key: float(ms.get(key, 0.0)) for key, _label in STAGES}
+        self._refresh()
+
+    def height_of(self, key: str) -> float:
+        """The drawn height of one bar (ms)."""
+        index = [k for k, _label in STAGES].index(key)
+        return float(self.bars.opts["height"][index])
+
+    def _refresh(self) -> None:
+        heights = np.array([self.ms[key] for key, _label in STAGES])
+        self.bars.setOpts(height=heights)
+        top = float(heights.max()) if heights.max() > 0 else 1.0
+        self.setYRange(0.0, top * 1.2, padding=0)
+        total = float(heights.sum())
+        value = "–" if total <= 0 else f"{total:.1f} ms"
+        self.setTitle(
+            f"<span style='color:#c9d1d9'>Stages</span>&nbsp; "
+            f"<b style='color:{NEUTRAL_COLOUR}'>{value}</b>",
+            size="8pt",
+        )
+
+
 class ChartPanel(QWidget):
-    """The five charts side by side, all on the scenario's virtual time axis."""
+    """The five metric charts side by side, all on the scenario's virtual time axis, and
+    the per-stage cost bars beside them."""
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -152,6 +232,8 @@ class ChartPanel(QWidget):
         self.charts = {spec.key: MetricChart(spec) for spec in CHARTS}
         for i, chart in enumerate(self.charts.values()):
             layout.addWidget(chart, 0, i)
+        self.stages = StageChart()
+        layout.addWidget(self.stages, 0, len(self.charts))
         self._new_results: deque[float] = deque()
 
     def set_budgets(self, budgets: Mapping[str, float]) -> None:

@@ -35,12 +35,25 @@ def _quiet_offscreen_warnings() -> None:
     qInstallMessageHandler(handler)
 
 
-def run_gui(scenario: str | None, *, screenshot: Path | None = None, frames: int = 12) -> int:
+def parse_live_source(source: str | int) -> int | str:
+    """``--live`` value: a camera index (digits) or a scenario path."""
+    if isinstance(source, int):
+        return source
+    return int(source) if source.strip().isdigit() else source
+
+
+def run_gui(scenario: str | None, *, screenshot: Path | None = None, frames: int = 12,
+            live_source: str | int | None = None) -> int:
     """Run the app on ``scenario`` (a folder or .zip; None: open one from the menu).
 
+    With ``live_source`` (a camera index, or a scenario path looped as a camera) the app
+    starts straight in live mode; a scenario path given only there is opened too.
     With ``screenshot``: play offscreen until ``frames`` pictures were shown (or the replay
     ended), save the window as a PNG and return 0 (1 when it failed, 2 for bad input).
     """
+    live = parse_live_source(live_source) if live_source is not None else None
+    if scenario is None and isinstance(live, str):
+        scenario = live
     prepare_qt_environment(offscreen=screenshot is not None)
     from PyQt6.QtCore import QTimer
     from PyQt6.QtWidgets import QApplication
@@ -52,13 +65,15 @@ def run_gui(scenario: str | None, *, screenshot: Path | None = None, frames: int
     if screenshot is not None:
         window.resize(*SCREENSHOT_SIZE)  # the same picture whatever geometry was remembered
     window.show()
-    if scenario is not None and not window.open_scenario(scenario):
+    if scenario is not None and not window.open_scenario(scenario, paused=live is not None):
         print(f"arsim: error: {window.statusBar().currentMessage()}", file=sys.stderr)
         window.close()
         return 2
+    if live is not None:
+        window.start_live(live)
     if screenshot is None:
         return app.exec()
-    if scenario is None:
+    if scenario is None and live is None:
         print("arsim: error: --screenshot needs a SCENARIO", file=sys.stderr)
         window.close()
         return 2

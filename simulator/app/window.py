@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import io
 import shutil
+import time
 from pathlib import Path
 
 import numpy as np
@@ -16,6 +17,7 @@ from PyQt6.QtWidgets import (
     QDockWidget,
     QFileDialog,
     QHBoxLayout,
+    QInputDialog,
     QLabel,
     QMainWindow,
     QMenu,
@@ -27,26 +29,31 @@ from PyQt6.QtWidgets import (
     QWidget,
 )
 
-from simulator.app.charts import ChartPanel
+from simulator.app.charts import ChartPanel, stage_costs
 from simulator.app.overlay import OverlayComposer, Overlays, VirtualCamFeeder
 from simulator.app.settings_panel import SettingsPanel
 from simulator.app.views import ImageView, heat_map
-from simulator.app.worker import Job, PreviewRequest, PreviewWorker, ReplayWorker
+from simulator.app.worker import Job, LiveWorker, PreviewRequest, PreviewWorker, ReplayWorker
 from simulator.device.memory import MemoryModel
 from simulator.device.profile import DeviceProfile, list_profiles
+from simulator.engine.live import LiveSettings
 from simulator.errors import InputError
 from simulator.metrics.verdict import budgets_for
 from simulator.pipeline.settings import PipelineSettings, load_settings, save_settings
 from simulator.run import RunOutcome, RunSettings
 from simulator.scenario.load import load_scenario
 from simulator.sinks.virtual_cam import open_virtual_cam
-from simulator.zoo.registry import list_models
+from simulator.zoo.registry import ResolvedModel, list_models, resolve_model
 
 ORGANISATION, APPLICATION = "arsim", "arsim-gui"
 SPEEDS = (("¼×", 0.25), ("½×", 0.5), ("1×", 1.0))
 MAX_RECENT = 8
 VIRTUAL_CAM = (1280, 720, 30.0)  # width, height, fps
 LOADING_NOTE = "loading model… frames pass through unstylized"
+LIVE_FPS = 30.0  # the rate asked of a camera (a scenario source keeps its own)
+LIVE_CAMERAS = 4  # camera indices offered in the Live source dialog
+LIVE_WINDOW_S = 30.0  # seconds of wall time the charts show in live mode
+DEFAULT_CAMERA = (1280, 720)  # camera frame size for the stage costs with no scenario open
 
 
 def device_budget_mb(profile: DeviceProfile, backend: str) -> float:
@@ -86,6 +93,14 @@ class MainWindow(QMainWindow):
         self._raw: tuple[np.ndarray, np.ndarray, int, str] | None = None
         self.vcam: VirtualCamFeeder | None = None
         self.vcam_backend: str | None = None  # pyvirtualcam backend (None: the OS default)
+        self.camera_size = DEFAULT_CAMERA
+        self._models: dict[str, ResolvedModel] = {}
+        self.live: LiveWorker | None = None  # the live session shown (None: replay mode)
+        self.live_source: int | str | None = None
+        self.live_frames = 0
+        self._live_session = 0
+        self._live_t0 = 0.0
+        self._live_workers: list[LiveWorker] = []  # sessions still ending on their thread
 
         self.worker = ReplayWorker()
         self.preview = PreviewWorker()
@@ -158,6 +173,12 @@ class MainWindow(QMainWindow):
         self.export_action = self._action("Export report…", self._ask_export, "Ctrl+E")
         self.save_action = self._action("Save settings…", self._ask_save_settings, "Ctrl+S")
         self.load_action = self._action("Load settings…", self._ask_load_settings, "Ctrl+L")
+        self.live_action = QAction("Live ●", self)
+        self.live_action.setCheckable(True)
+        self.live_action.setShortcut(QKeySequence("Ctrl+Shift+L"))
+        self.live_action.setToolTip("Live mode: the pipeline on the wall clock (Ctrl+Shift+L)")
+        self.live_action.triggered.connect(self._live_triggered)
+        self.addAction(self.live_action)
         file_menu = self.menuBar().addMenu("&File")
         for action in (self.open_action, self.open_zip_action):
             file_menu.addAction(action)
@@ -187,8 +208,12 @@ class MainWindow(QMainWindow):
         bar.addWidget(QLabel(" Speed "))
         bar.addWidget(self.speed_combo)
         bar.addSeparator()
+        bar.addAction(self.live_action)
+        bar.addSeparator()
         bar.addAction(self.export_action)
         bar.addSeparator()
+        live_menu = self.menuBar().addMenu("&Live")
+        live_menu.addAction(self.live_action)
         view_menu = self.menuBar().addMenu("&View")
         self.anchors_action = self._toggle("Anchors", True, "A")
         self.axes_action = self._toggle("Axes", False, "X")
@@ -303,6 +328,7 @@ class MainWindow(QMainWindow):
                            ("model", self.model_combo)):
             self.store.setValue(key, combo.currentData())
         self.restart()
+        self._restart_live()
 
     def _update_budgets(self) -> None:
         settings = self.run_settings()
@@ -311,9 +337,28 @@ class MainWindow(QMainWindow):
             self.charts.set_budgets(budgets_for(budget, self.expect))
         except InputError as exc:
             self.statusBar().showMessage(str(exc))
+        self._update_stages()
+
+    def _update_stages(self) -> None:
+        """The per-stage phone cost bars for the current device / backend / model / input
+        size / pipeline settings and the scenario's camera (``CostModel``)."""
+        settings = self.run_settings()
+        try:
+            model = self._models.get(settings.model) or resolve_model(settings.model)
+            self._models[settings.model] = model
+            size = settings.input_size or model.card.input.default_size
+            self.charts.stages.set_costs(stage_costs(
+                self.profiles[settings.device], settings.backend, model.flops(size), size,
+                settings.pipeline, self.camera_size,
+            ))
+        except InputError as exc:
+            self.statusBar().showMessage(str(exc))
 
     def _pipeline_changed(self, settings: PipelineSettings) -> None:
         """Restart from the current position and re-process the current frame at once."""
+        self._update_stages()
+        if self._restart_live():
+            return
         self.restart()
         if self.scenario_path is not None and self.shown_count:
             self._want_preview = True
@@ -387,12 +432,14 @@ class MainWindow(QMainWindow):
                 self.frame_times = np.asarray(scenario.frame_times, float)
                 self.expect = dict(scenario.expect)
                 name, count = scenario.name, scenario.frame_count
+                camera = (scenario.camera.width, scenario.camera.height)
                 composer = OverlayComposer(scenario)
         except InputError as exc:
             self.statusBar().showMessage(f"cannot open: {exc}")
             return False
         self.scenario_path = path
         self.composer, self._raw = composer, None
+        self.camera_size = camera
         self.setWindowTitle(f"arsim — {name}")
         self.timeline.blockSignals(True)
         self.timeline.setRange(0, count - 1)
@@ -410,8 +457,8 @@ class MainWindow(QMainWindow):
 
     def restart(self, at: float | None = None, *, paused: bool | None = None) -> None:
         """(Re)start the replay, showing frames from virtual time ``at`` (default: now)."""
-        if self.scenario_path is None:
-            return
+        if self.scenario_path is None or self.live is not None:
+            return  # in live mode the replay waits until the session stops
         at = self.current_t if at is None else at
         paused = self.worker.paused if paused is None else paused
         self.job_id = self.worker.submit(Job(self.scenario_path, self.run_settings(), start_t=at,
@@ -469,13 +516,13 @@ class MainWindow(QMainWindow):
     # --- worker results -------------------------------------------------------------
 
     def _on_started(self, job_id: int) -> None:
-        if job_id != self.job_id:
+        if job_id != self.job_id or self.live is not None:
             return
         self.loading = True
         self.phone_view.set_note(LOADING_NOTE)
 
     def _on_position(self, job_id: int, t: float) -> None:
-        if job_id == self.job_id and self.loading:
+        if job_id == self.job_id and self.loading and self.live is None:
             self.loading = False
             self.phone_view.set_note("seeking…" if t < self.current_t - 1e-6 else "")
 
@@ -486,7 +533,7 @@ class MainWindow(QMainWindow):
 
     def _on_shown(self, job_id: int, entry: dict, input_rgb: np.ndarray, screen: np.ndarray,
                   heat: np.ndarray | None, stylized: np.ndarray) -> None:
-        if job_id != self.job_id:
+        if job_id != self.job_id or self.live is not None:
             return
         self.loading = self._want_preview = False
         self.input_view.set_image(input_rgb)
@@ -538,6 +585,8 @@ class MainWindow(QMainWindow):
 
     def _on_preview(self, index: int, input_rgb: np.ndarray, screen: np.ndarray | None,
                     stylized: np.ndarray | None) -> None:
+        if self.live is not None:
+            return
         if screen is None:  # a plain decoded frame: shown while the model loads
             if self.shown_count == 0 or self.loading:
                 self.input_view.set_image(input_rgb)
@@ -546,6 +595,124 @@ class MainWindow(QMainWindow):
         if self._want_preview and index == self.current_frame:
             self._raw = (screen, stylized, index, "re-processed with the new settings")
             self._show_phone()
+
+    # --- live mode --------------------------------------------------------------------
+
+    def live_settings(self, source: int | str) -> LiveSettings:
+        """The LiveSettings of the window's choices (model, pipeline) for ``source``."""
+        settings = self.run_settings()
+        return LiveSettings(source=source, model=settings.model,
+                            input_size=settings.input_size, pipeline=settings.pipeline,
+                            fps=LIVE_FPS, threads=settings.threads)
+
+    def start_live(self, source: int | str | Path) -> None:
+        """Run live mode (``simulator.engine.live.run_live``) on a camera index or a
+        scenario looped as a camera, with the current model and pipeline settings; the
+        replay is paused meanwhile. Each new screen goes to the phone view (and the virtual
+        webcam when on), its display FPS and latency to the charts (wall time)."""
+        self._end_live_worker()
+        source = source if isinstance(source, int) else str(source)
+        self.live_source = source
+        self.worker.set_paused(True)
+        self._set_play_text(True)
+        self._live_session += 1
+        worker = LiveWorker(self._live_session, self.live_settings(source))
+        worker.frame.connect(self._on_live_frame)
+        worker.ended.connect(self._on_live_ended)
+        self.live, self.live_frames = worker, 0
+        self._live_workers.append(worker)
+        self.charts.reset(keep_timeline=False)
+        self.charts.set_duration(0.0, LIVE_WINDOW_S)
+        self._live_t0 = time.perf_counter()
+        self.live_action.setChecked(True)
+        self.timeline.setEnabled(False)
+        name = f"camera {source}" if isinstance(source, int) else Path(source).name
+        self.phone_view.set_note(f"live: starting {name}…")
+        self.statusBar().showMessage(f"live: {name} with {self.run_settings().model}")
+        worker.start()
+
+    def stop_live(self) -> None:
+        """End the live session; the replay comes back (paused where it was)."""
+        if self.live is None:
+            return
+        self._end_live_worker()
+        self.live_action.setChecked(False)
+        self.timeline.setEnabled(self.scenario_path is not None)
+        self.phone_view.set_note("")
+        if self.scenario_path is not None:
+            self.charts.set_duration(float(self.frame_times[0]), float(self.frame_times[-1]))
+            self.charts.reset(keep_timeline=False)
+            self.restart(paused=True)
+
+    def _end_live_worker(self) -> None:
+        if self.live is not None:
+            self.live.stop()  # it ends on its own thread; _on_live_ended forgets it
+            self.live = None
+
+    def _restart_live(self) -> bool:
+        """New settings in live mode: a new session with them (True when live)."""
+        if self.live is None or self.live_source is None:
+            return False
+        self.start_live(self.live_source)
+        return True
+
+    def _live_triggered(self, checked: bool) -> None:
+        if not checked:
+            self.stop_live()
+            return
+        source = self._ask_live_source()
+        if source is None:
+            self.live_action.setChecked(False)
+        else:
+            self.start_live(source)
+
+    def _ask_live_source(self) -> int | str | None:
+        items = [f"Camera {i}" for i in range(LIVE_CAMERAS)]
+        if self.scenario_path is not None:
+            items.insert(0, f"Scenario {Path(self.scenario_path).name} (looped)")
+        item, ok = QInputDialog.getItem(self, "Live", "Source:", items, 0, False)
+        if not ok:
+            return None
+        if item.startswith("Camera "):
+            return int(item.removeprefix("Camera "))
+        return self.scenario_path
+
+    def _on_live_frame(self, session: int, screen: np.ndarray, stats: dict) -> None:
+        if self.live is None or session != self.live.session:
+            return
+        t = time.perf_counter() - self._live_t0
+        latency, fps = stats.get("latency_ms"), stats.get("display_fps")
+        note = f"live  {fps or 0:.0f} FPS  {latency or 0:.0f} ms"
+        self.phone_view.set_image(screen, note)
+        if self.vcam is not None:
+            self.vcam.put(screen)
+        self.charts.charts["fps"].append(t, fps)
+        self.charts.charts["latency"].append(t, latency)
+        self.charts.set_time(t)
+        if t > LIVE_WINDOW_S:
+            self.charts.set_duration(t - LIVE_WINDOW_S, t)
+        self.time_label.setText(f"live {t:6.1f} s  #{stats.get('frame', 0)}")
+        self.live_frames += 1
+        self.shown_count += 1
+        self.frame_shown.emit(self.shown_count)
+
+    def _on_live_ended(self, session: int, stats: dict | None, error: str) -> None:
+        worker = next((w for w in self._live_workers if w.session == session), None)
+        if worker is not None:
+            worker.wait(10_000)
+            self._live_workers.remove(worker)
+            worker.deleteLater()
+        if self.live is not None and session == self.live.session:  # ended by itself
+            self.stop_live()
+        if error:
+            self.statusBar().showMessage(f"live failed: {error}")
+        elif stats is not None and session == self._live_session:
+            lat = stats["latency_ms"]
+            p95 = "–" if lat.get("p95") is None else f"{lat['p95']:.0f}"
+            self.statusBar().showMessage(
+                f"live ended ({stats['stop_reason']}): {stats['display_fps']:.1f} FPS, "
+                f"latency p95 {p95} ms, {stats['displayed_frames']} frames shown"
+            )
 
     # --- files ----------------------------------------------------------------------
 
@@ -630,6 +797,10 @@ class MainWindow(QMainWindow):
     def closeEvent(self, event: QCloseEvent) -> None:
         self.store.setValue("geometry", self.saveGeometry())
         self.store.sync()
+        self._end_live_worker()
+        for worker in list(self._live_workers):
+            worker.stop()
+            worker.wait(10_000)
         self.worker.shutdown()
         self.preview.shutdown()
         if self.vcam is not None:

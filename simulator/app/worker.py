@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 from PyQt6.QtCore import QThread, pyqtSignal
 
+from simulator.engine.live import LiveSettings, run_live
 from simulator.errors import InputError
 from simulator.metrics.flicker import warp_error
 from simulator.pipeline.compose import Compositor
@@ -318,4 +319,36 @@ class PreviewWorker(QThread):
         self.ready.emit(index, current.image, screen, image)
 
 
-__all__ = ["Job", "PreviewRequest", "PreviewWorker", "ReplayWorker", "RunOutcome"]
+class LiveWorker(QThread):
+    """One live session: :func:`simulator.engine.live.run_live` (the live engine, the same
+    pipeline stages) on this thread until ``stop``. Each new phone screen arrives through
+    ``frame`` (queued to the GUI thread); ``ended`` carries the final stats or the error."""
+
+    frame = pyqtSignal(int, object, object)  # session id, screen (RGB), per-frame stats
+    ended = pyqtSignal(int, object, str)  # session id, stats or None, error ("" if none)
+
+    def __init__(self, session: int, settings: LiveSettings) -> None:
+        super().__init__()
+        self.session = session
+        self.settings = settings
+        self._stop = threading.Event()
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def run(self) -> None:
+        def on_frame(screen: np.ndarray, stats: dict) -> None:
+            self.frame.emit(self.session, screen, stats)
+
+        try:
+            stats = run_live(self.settings, on_frame=on_frame, stop=self._stop)
+        except InputError as exc:
+            self.ended.emit(self.session, None, str(exc))
+        except Exception as exc:  # a failing session must not take the app down
+            self.ended.emit(self.session, None, f"{type(exc).__name__}: {exc}")
+        else:
+            self.ended.emit(self.session, stats, "")
+
+
+__all__ = ["Job", "LiveWorker", "PreviewRequest", "PreviewWorker", "ReplayWorker",
+           "RunOutcome"]
