@@ -176,3 +176,13 @@ def test_real_sigint_writes_partial_report(tmp_path: Path) -> None:
     assert report["complete"] is False
     assert 0 < sum(f["stylized"] for f in report["frames"]) < len(report["frames"])
     assert "INCOMPLETE" in out
+
+
+def test_live_virtual_cam_options_parse() -> None:
+    from simulator.cli import build_parser
+
+    args = build_parser().parse_args(
+        ["live", "--source", "s", "--virtual-cam", "--virtual-cam-backend", "v4l2loopback",
+         "--virtual-cam-size", "640x360"])
+    assert args.virtual_cam and args.virtual_cam_backend == "v4l2loopback"
+    assert args.virtual_cam_size == (640, 360)

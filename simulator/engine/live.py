@@ -532,6 +532,14 @@ def run_live(
 # --- command line ------------------------------------------------------------------------
 
 
+def _size(text: str) -> tuple[int, int]:
+    try:
+        width, height = (int(v) for v in text.lower().split("x"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected WIDTHxHEIGHT, got {text!r}") from None
+    return width, height
+
+
 def add_live_arguments(p: argparse.ArgumentParser) -> None:
     """``arsim live``'s own flags (the pipeline flags are added by the CLI beside them)."""
     src = p.add_mutually_exclusive_group(required=True)
@@ -544,6 +552,11 @@ def add_live_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--duration", type=float, default=None, help="seconds (default: until Ctrl-C)")
     p.add_argument("--virtual-cam", action="store_true",
                    help="also send the stylized screen to a virtual webcam (pyvirtualcam)")
+    p.add_argument("--virtual-cam-backend", metavar="NAME",
+                   help="pyvirtualcam backend (Linux: v4l2loopback; Windows/macOS: obs, "
+                        "unitycapture; default: the first that works)")
+    p.add_argument("--virtual-cam-size", metavar="WxH", type=_size, default=(1280, 720),
+                   help="virtual camera frame size (default 1280x720)")
     p.add_argument("--fps", type=float, default=30.0, help="camera / virtual camera rate")
     p.add_argument("--threads", type=int, default=2, help="ONNX Runtime threads")
     p.add_argument("--json", metavar="FILE", help="also write the stats as JSON")
@@ -582,6 +595,8 @@ def main_live(args: argparse.Namespace, pipeline: PipelineSettings) -> int:
         pipeline=pipeline,
         duration_s=args.duration,
         virtual_cam=args.virtual_cam,
+        virtual_cam_backend=args.virtual_cam_backend,
+        virtual_cam_size=args.virtual_cam_size,
         fps=args.fps,
         threads=args.threads,
     )
