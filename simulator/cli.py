@@ -167,6 +167,41 @@ def _cmd_live(args: argparse.Namespace) -> int:
     return main_live(args, pipeline_from_args(args))
 
 
+def _add_compare(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("compare", help="the same scenario on simulator and devices, side by side")
+    p.add_argument("reports", nargs="+", help="report.json files (the first is the baseline)")
+    p.add_argument("--html", type=Path, help="also write a self-contained HTML table")
+    c = sub.add_parser("calibrate", help="fit a device profile from device runs")
+    c.add_argument("reports", nargs="+", help="device report.json files")
+    c.add_argument("--profile", required=True, help="profile id or .toml to update")
+    c.add_argument("--out", type=Path, help="write the updated profile here (default: stdout)")
+
+
+def _cmd_compare(args: argparse.Namespace) -> int:
+    from simulator.compare import compare_reports, format_table, write_compare_html
+
+    result = compare_reports(args.reports)
+    print(format_table(result))
+    if args.html:
+        write_compare_html(result, args.html)
+        print(f"wrote {args.html}")
+    return EXIT_OK
+
+
+def _cmd_calibrate(args: argparse.Namespace) -> int:
+    from simulator.device.calibrate import calibrate_profile
+    from simulator.report.json_report import write_atomic
+
+    text, summary = calibrate_profile(args.reports, args.profile)
+    print(summary["text"], file=sys.stderr if args.out is None else sys.stdout)
+    if args.out is None:
+        print(text)
+    else:
+        write_atomic(args.out, text.encode("utf-8"))
+        print(f"wrote {args.out}")
+    return EXIT_OK
+
+
 def _add_gui(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("gui", help="the desktop app: replay and tune with live views")
     p.add_argument("scenario", nargs="?", help="scenario to open")
@@ -200,6 +235,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_sweep(sub)
     _add_gui(sub)
     _add_live(sub)
+    _add_compare(sub)
     return parser
 
 
@@ -323,6 +359,8 @@ _COMMANDS = {
     "sweep": _cmd_sweep,
     "gui": _cmd_gui,
     "live": _cmd_live,
+    "compare": _cmd_compare,
+    "calibrate": _cmd_calibrate,
 }
 
 

@@ -1,0 +1,270 @@
+"""``arsim calibrate``: fit a device profile's measured numbers to device reports.
+
+Input: ``report.json`` files (schema ``arsim-report/1``, usually ``"target": "android"`` or
+``"ios"``, see mobile/CONTRACT.md) of one device. Per backend the inference latency of each
+report (median of ``t_infer_end - t_infer_start`` over the stylized frames, divided by the
+thermal factor at that frame when the report has one; else ``metrics.inference_ms.p50``; else
+``1000 / metrics.inference_fps``) is fitted to the cost model
+
+    latency_ms = overhead_ms + FLOPs / throughput
+
+by least squares when the reports hold >= 2 distinct FLOP counts (models or input sizes);
+with one FLOP count the profile's overhead is kept and only the throughput is fitted.
+The throughput is stored as its seed-FPS equivalent (the profile derives throughput from
+``seed_fps`` and ``overhead_ms``): ``seed_fps = 1000 / (overhead_ms + 52.6 GFLOPs / throughput)``.
+The app base memory is each report's ``metrics.memory_peak_mb`` minus the modelled weights,
+activations, buffers and input tensor (docs/device-model.md), averaged; it is stored as the
+``memory.seed_memory_mb`` that derives it back. Every changed number gets the source
+``measured: arsim calibrate from <report files> (<date>)``.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import math
+import re
+import statistics
+import tempfile
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from simulator.compare import load_report
+from simulator.device.memory import _model_and_buffers_mb, derived_app_base_mb
+from simulator.device.profile import REFERENCE_MODEL, DeviceProfile, load_profile
+from simulator.errors import InputError
+
+_LINE_RE = re.compile(r"^(\s*)([A-Za-z0-9_-]+)(\s*=\s*)\{.*\}\s*$")
+_SECTION_RE = re.compile(r"^\s*\[([^\]]+)\]\s*$")
+
+
+def _number(value: object) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def inference_latency_ms(report: Mapping, where: str) -> tuple[float, str]:
+    """A report's cool-device inference latency (ms) and how it was obtained."""
+    frames = report.get("frames")
+    thermal = (report.get("series") or {}).get("thermal_factor") if isinstance(
+        report.get("series"), Mapping) else None
+    samples = []
+    if isinstance(frames, list):
+        for frame in frames:
+            if not isinstance(frame, Mapping) or not frame.get("stylized"):
+                continue
+            start, end = frame.get("t_infer_start"), frame.get("t_infer_end")
+            size = frame.get("input_size", report["input_size"])
+            timed = _number(start) and _number(end) and end > start
+            if not timed or size != report["input_size"]:
+                continue
+            factor = 1.0
+            index = frame.get("index")
+            if isinstance(thermal, list) and isinstance(index, int) and 0 <= index < len(thermal):
+                factor = thermal[index] if _number(thermal[index]) and thermal[index] >= 1 else 1.0
+            samples.append(1000.0 * (end - start) / factor)
+    if samples:
+        return statistics.median(samples), f"median of {len(samples)} frame inference times"
+    metrics = report["metrics"]
+    p50 = (metrics.get("inference_ms") or {}).get("p50") if isinstance(
+        metrics.get("inference_ms"), Mapping) else None
+    if _number(p50) and p50 > 0:
+        return float(p50), "metrics.inference_ms.p50"
+    fps = metrics.get("inference_fps")
+    if _number(fps) and fps > 0:
+        return 1000.0 / fps, "1000 / metrics.inference_fps (assumes inference-bound)"
+    raise InputError(where, "no inference timing: expected frames[].t_infer_start/t_infer_end,"
+                     " metrics.inference_ms.p50 or metrics.inference_fps")
+
+
+def _model_memory(report: Mapping, where: str) -> tuple[float, float]:
+    """FP32 weight bytes and FP32 activation MB of the report's model at its input size."""
+    model = report["model"]
+    weights, activation = model.get("weights_bytes"), model.get("activation_mb")
+    if _number(weights) and _number(activation):
+        return float(weights), float(activation)
+    from simulator.zoo.registry import resolve_model  # heavy import: only when needed
+
+    name = model["name"]
+    path = model.get("path")
+    try:
+        resolved = resolve_model(path if isinstance(path, str) and Path(path).is_file() else name)
+    except InputError:
+        raise InputError(where, f"field 'model.name': '{name}' is not in the model zoo; give"
+                         " 'model.weights_bytes' and 'model.activation_mb' in the report") from None
+    return float(resolved.weights_bytes()), float(resolved.activation_mb(report["input_size"]))
+
+
+def _fit(points: list[tuple[float, float]], overhead_ms: float) -> tuple[float, float, str]:
+    """(overhead_ms, ms per FLOP, method) for latency = overhead + flops x slope."""
+    distinct = sorted({f for f, _ in points})
+    if len(distinct) >= 2:
+        n = len(points)
+        mf = sum(f for f, _ in points) / n
+        ml = sum(lat for _, lat in points) / n
+        sxx = sum((f - mf) ** 2 for f, _ in points)
+        slope = sum((f - mf) * (lat - ml) for f, lat in points) / sxx
+        intercept = ml - slope * mf
+        if slope > 0 and intercept >= 0:
+            return intercept, slope, f"least squares over {len(distinct)} FLOP counts"
+        if slope > 0:
+            slope = sum(f * lat for f, lat in points) / sum(f * f for f, _ in points)
+            return 0.0, slope, "least squares through 0 (the free fit gave a negative overhead)"
+    slope = statistics.fmean((lat - overhead_ms) / f for f, lat in points)
+    return overhead_ms, slope, "one FLOP count: profile overhead kept, throughput fitted"
+
+
+def _toml_string(text: str) -> str:
+    return json.dumps(text, ensure_ascii=False)
+
+
+def _rewrite(text: str, changes: Mapping[str, Any], source: str) -> str:
+    """``text`` with the dotted keys in ``changes`` given new values and ``source``."""
+    section, out, done = "", [], set()
+    for line in text.splitlines(keepends=True):
+        head = _SECTION_RE.match(line)
+        if head:
+            section = head.group(1).strip()
+        match = _LINE_RE.match(line)
+        dotted = f"{section}.{match.group(2)}" if match else None
+        if dotted in changes:
+            value = changes[dotted]
+            ending = "\n" if line.endswith("\n") else ""
+            line = (f"{match.group(1)}{match.group(2)}{match.group(3)}{{ value = {value!r},"
+                    f" source = {_toml_string(source)} }}{ending}")
+            done.add(dotted)
+        out.append(line)
+    missing = sorted(set(changes) - done)
+    if missing:
+        raise InputError("calibrate", f"cannot find key '{missing[0]}' as a one-line inline"
+                         " table in the profile file")
+    return "".join(out)
+
+
+def calibrate_profile(
+    device_reports: Sequence[str | Path],
+    profile_id: str | Path,
+    *,
+    today: _dt.date | None = None,
+) -> tuple[str, dict]:
+    """Fit ``profile_id`` (bundled id or .toml path) to ``device_reports``.
+
+    Returns the updated profile TOML text and a summary ``{"backends": {name: {...}},
+    "memory": {...} | None, "changes": [{"key", "old", "new"}], "notes": [...], "text"}``.
+    """
+    if not device_reports:
+        raise InputError("calibrate", "expected at least one device report")
+    profile = load_profile(profile_id)
+    reports = [(str(path), load_report(path)) for path in device_reports]
+    date = (today or _dt.date.today()).isoformat()
+    source = f"measured: arsim calibrate from {', '.join(p for p, _ in reports)} ({date})"
+    notes: list[str] = []
+    by_backend: dict[str, list[tuple[float, float]]] = {}
+    for where, report in reports:
+        if report["device"]["id"] != profile.id:
+            notes.append(f"{where}: device.id '{report['device']['id']}' is not '{profile.id}'")
+        backend = report["backend"]
+        if backend not in profile.backends:
+            raise InputError(where, f"field 'backend': '{backend}' is not a backend of"
+                             f" {profile.id} ({', '.join(profile.backends)})")
+        flops = report["model"]["flops"]
+        if not (_number(flops) and flops > 0):
+            raise InputError(where, f"field 'model.flops': expected a number > 0, got {flops!r}")
+        latency, how = inference_latency_ms(report, where)
+        notes.append(f"{where}: {backend} {flops / 1e9:.4g} GFLOPs -> {latency:.4g} ms ({how})")
+        by_backend.setdefault(backend, []).append((float(flops), latency))
+
+    changes: dict[str, Any] = {}
+    backends_summary = {}
+    for name, points in by_backend.items():
+        old = profile.backends[name]
+        overhead, slope, method = _fit(points, old.overhead_ms)
+        if slope <= 0:
+            raise InputError("calibrate", f"backend {name}: measured latencies are not above the"
+                             f" per-call overhead {old.overhead_ms:g} ms; cannot fit a throughput")
+        seed_fps = 1000.0 / (overhead + REFERENCE_MODEL.flops * slope)
+        fitted = {"seed_fps": float(f"{seed_fps:.5g}"), "overhead_ms": round(overhead, 3)}
+        for key, value in fitted.items():
+            if not math.isclose(value, getattr(old, key), rel_tol=1e-9, abs_tol=1e-12):
+                changes[f"backends.{name}.{key}"] = value
+        backends_summary[name] = {
+            **fitted, "throughput_gflops": 1.0 / slope / 1e6, "method": method,
+            "points": [{"flops": f, "latency_ms": lat} for f, lat in points],
+        }
+
+    memory_summary = _fit_memory(profile, reports)
+    if memory_summary is not None:
+        new = memory_summary["seed_memory_mb"]
+        if not math.isclose(new, profile.memory.seed_memory_mb, abs_tol=1e-9):
+            changes["memory.seed_memory_mb"] = new
+    else:
+        notes.append("memory: no report has metrics.memory_peak_mb; memory not calibrated")
+
+    old_text = Path(profile.path).read_text(encoding="utf-8")
+    new_text = _rewrite(old_text, changes, source)
+    _validate(new_text)
+    change_rows = [{"key": key, "old": _old_value(profile, key), "new": value}
+                   for key, value in changes.items()]
+    summary = {"profile": profile.id, "source": source, "backends": backends_summary,
+               "memory": memory_summary, "changes": change_rows, "notes": notes}
+    summary["text"] = format_summary(summary)
+    return new_text, summary
+
+
+def _fit_memory(profile: DeviceProfile, reports: list[tuple[str, dict]]) -> dict | None:
+    bases = []
+    for where, report in reports:
+        peak = report["metrics"]["memory_peak_mb"]
+        if not _number(peak):
+            continue
+        weights, activation = _model_memory(report, where)
+        parts = _model_and_buffers_mb(
+            profile, profile.backend(report["backend"]), weights_bytes_fp32=int(weights),
+            activation_mb=activation, camera_w=int(report["scenario"].get("width") or
+                                                   profile.camera.width),
+            camera_h=int(report["scenario"].get("height") or profile.camera.height),
+            input_size=report["input_size"])
+        bases.append(peak - sum(parts.values()))
+    if not bases:
+        return None
+    base = statistics.fmean(bases)
+    # seed memory that derives `base` back: base + the reference model's modelled parts
+    offset = profile.memory.seed_memory_mb - derived_app_base_mb(profile)
+    return {"app_base_mb": base, "per_report_base_mb": bases,
+            "seed_memory_mb": round(base + offset, 1)}
+
+
+def _old_value(profile: DeviceProfile, dotted: str) -> Any:
+    parts = dotted.split(".")
+    if parts[0] == "backends":
+        return getattr(profile.backends[parts[1]], parts[2])
+    return getattr(getattr(profile, parts[0]), parts[1])
+
+
+def _validate(text: str) -> None:
+    """The new profile must load (bounds, overhead below the seed latency, base > 0)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "calibrated.toml"
+        path.write_text(text, encoding="utf-8")
+        try:
+            load_profile(path)
+        except InputError as exc:
+            raise InputError("calibrate", f"the fitted profile is invalid: {exc.problem}") from None
+
+
+def format_summary(summary: Mapping) -> str:
+    """What ``arsim calibrate`` prints."""
+    lines = [f"calibrated {summary['profile']}"]
+    for name, fit in summary["backends"].items():
+        lines.append(f"  {name}: seed_fps {fit['seed_fps']:g}, overhead {fit['overhead_ms']:g} ms,"
+                     f" throughput {fit['throughput_gflops']:.1f} GFLOP/s ({fit['method']})")
+    memory = summary["memory"]
+    if memory:
+        lines.append(f"  memory: app base {memory['app_base_mb']:.1f} MB ->"
+                     f" seed_memory_mb {memory['seed_memory_mb']:g}")
+    for change in summary["changes"]:
+        lines.append(f"  changed {change['key']}: {change['old']:g} -> {change['new']:g}")
+    if not summary["changes"]:
+        lines.append("  no number changed")
+    lines += [f"  note: {note}" for note in summary["notes"]]
+    return "\n".join(lines)

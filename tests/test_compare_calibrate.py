@@ -1,0 +1,186 @@
+"""arsim compare / calibrate and the mobile report contract (schema + test vector)."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+from simulator.compare import compare_reports, format_table, load_report, write_compare_html
+from simulator.device.calibrate import calibrate_profile
+from simulator.device.profile import PROFILES_DIR, load_profile
+from simulator.errors import InputError
+from simulator.run import RunSettings, run_scenario
+from tests.scenario_fixtures import make_scenario
+
+ROOT = Path(__file__).resolve().parents[1]
+SCHEMA_PATH = ROOT / "mobile" / "report.schema.json"
+VECTOR_PATH = ROOT / "mobile" / "test-vectors" / "minimal-device-report.json"
+
+
+def _run(scenario: Path, out: Path, device: str, model: str = "toon-classic",
+         size: int | None = None) -> Path:
+    settings = RunSettings(device=device, backend="cpu", model=model, input_size=size,
+                           timing_only=True)
+    return run_scenario(scenario, settings, out).paths["json"]
+
+
+@pytest.fixture(scope="module")
+def scenario(tmp_path_factory) -> Path:
+    return make_scenario(tmp_path_factory.mktemp("sc") / "tiny", frames=30)
+
+
+@pytest.fixture(scope="module")
+def two_devices(scenario, tmp_path_factory) -> list[Path]:
+    out = tmp_path_factory.mktemp("runs")
+    return [_run(scenario, out / d, d) for d in ("redmi-note-10", "iphone-se-2020")]
+
+
+def test_compare_two_devices(two_devices, tmp_path):
+    result = compare_reports(two_devices)
+    assert [r["label"] for r in result["reports"]] == [
+        "simulator/redmi-note-10/cpu/toon-classic@256",
+        "simulator/iphone-se-2020/cpu/toon-classic@256",
+    ]
+    rows = {row["key"]: row for row in result["rows"]}
+    assert len(rows) == 10 and rows["oom_count"]["values"] == [0, 0]
+    mem = rows["metrics.memory_peak_mb"]
+    assert mem["delta"][0] == 0
+    assert mem["delta"][1] == pytest.approx(mem["values"][1] - mem["values"][0])
+    assert mem["delta_pct"][1] == pytest.approx(100 * mem["delta"][1] / mem["values"][0])
+    assert rows["metrics.flicker.warp_error"]["delta"] == [None, None]  # timing-only: null
+    table = format_table(result)
+    assert "memory peak (MB)" in table and "verdict" in table and "%)" in table
+    html = write_compare_html(result, tmp_path / "cmp.html").read_text()
+    assert html.startswith("<!DOCTYPE html>") and "<svg" in html and "iphone-se-2020" in html
+    assert "http" not in re.sub(r'xmlns="http[^"]*"', "", html)  # self-contained
+
+
+def test_compare_refuses_bad_reports(two_devices, tmp_path):
+    data = json.loads(two_devices[0].read_text())
+    cases = {
+        "schema": ({**data, "schema": "other/1"}, "field 'schema'"),
+        "missing": ({**data, "metrics": {k: v for k, v in data["metrics"].items()
+                                         if k != "jank_pct"}}, "missing field 'metrics.jank_pct'"),
+        "type": ({**data, "input_size": "256"}, "field 'input_size': expected an integer"),
+        "scenario": ({**data, "scenario": {**data["scenario"], "name": "other"}}, "scenario.name"),
+    }
+    for name, (report, message) in cases.items():
+        path = tmp_path / f"{name}.json"
+        path.write_text(json.dumps(report))
+        with pytest.raises(InputError, match=re.escape(message)) as info:
+            compare_reports([two_devices[0], path])
+        assert str(path) in str(info.value) and "\n" not in str(info.value)
+    (tmp_path / "bad.json").write_text("{")
+    with pytest.raises(InputError, match="not valid JSON"):
+        load_report(tmp_path / "bad.json")
+    with pytest.raises(InputError, match="at least two"):
+        compare_reports([two_devices[0]])
+
+
+# --- a small JSON Schema (2020-12 subset) checker: jsonschema is not a dependency ---------
+
+_TYPES = {"object": dict, "array": list, "string": str, "boolean": bool, "null": type(None)}
+
+
+def _is_type(value, name: str) -> bool:
+    if name in ("number", "integer"):
+        ok = isinstance(value, int | float) and not isinstance(value, bool)
+        return ok and (name == "number" or float(value).is_integer())
+    return isinstance(value, _TYPES[name])
+
+
+def schema_errors(value, schema: dict, root: dict, where: str = "$") -> list[str]:
+    if "$ref" in schema:
+        schema = root["$defs"][schema["$ref"].rsplit("/", 1)[1]]
+    errors = []
+    types = schema.get("type")
+    if types is not None:
+        names = [types] if isinstance(types, str) else types
+        if not any(_is_type(value, n) for n in names):
+            return [f"{where}: expected {names}, got {value!r}"]
+    if "const" in schema and value != schema["const"]:
+        errors.append(f"{where}: expected {schema['const']!r}")
+    if "enum" in schema and value not in schema["enum"]:
+        errors.append(f"{where}: not in {schema['enum']}")
+    if "minimum" in schema and _is_type(value, "number") and value < schema["minimum"]:
+        errors.append(f"{where}: below {schema['minimum']}")
+    if isinstance(value, dict):
+        errors += [f"{where}.{k}: required" for k in schema.get("required", []) if k not in value]
+        for key, sub in schema.get("properties", {}).items():
+            if key in value:
+                errors += schema_errors(value[key], sub, root, f"{where}.{key}")
+    if isinstance(value, list) and "items" in schema:
+        for i, item in enumerate(value):
+            errors += schema_errors(item, schema["items"], root, f"{where}[{i}]")
+    return errors
+
+
+def _validate(report: dict) -> list[str]:
+    schema = json.loads(SCHEMA_PATH.read_text())
+    try:
+        import jsonschema
+    except ImportError:
+        return schema_errors(report, schema, schema)
+    validator = jsonschema.Draft202012Validator(schema)
+    own = schema_errors(report, schema, schema)
+    return [e.message for e in validator.iter_errors(report)] + own
+
+
+def test_device_test_vector_matches_schema_and_loads(two_devices, tmp_path):
+    vector = json.loads(VECTOR_PATH.read_text())
+    assert vector["target"] in ("android", "ios", "web")
+    assert _validate(vector) == []
+    assert _validate(json.loads(two_devices[0].read_text())) == []  # simulator reports too
+    broken = {**vector, "metrics": {**vector["metrics"], "display_fps": "fast"}}
+    assert _validate(broken)
+    # a device report and a simulator report of the same scenario compare side by side
+    device = {**vector, "scenario": {**vector["scenario"], "name": "tiny"}}
+    path = tmp_path / "device.json"
+    path.write_text(json.dumps(device))
+    result = compare_reports([two_devices[0], path])
+    assert result["reports"][1]["label"].startswith(f"{vector['target']}/")
+
+
+# --- calibrate ---------------------------------------------------------------------------
+
+def test_calibrate_recovers_altered_profile(scenario, tmp_path):
+    text = (PROFILES_DIR / "redmi-note-10.toml").read_text()
+    truth = {"seed_fps": 5.0, "overhead_ms": 3.0, "seed_memory_mb": 200.0}
+    altered = re.sub(r'(\[backends\.cpu\]\nseed_fps = \{ value = )3\.2', r"\g<1>5.0", text)
+    altered = altered.replace('overhead_ms = { value = 1.5,', 'overhead_ms = { value = 3.0,')
+    altered = altered.replace('seed_memory_mb = { value = 180,', 'seed_memory_mb = { value = 200,')
+    device = tmp_path / "altered.toml"
+    device.write_text(altered)
+    assert load_profile(device).backends["cpu"].seed_fps == 5.0
+    reports = [_run(scenario, tmp_path / f"r{size}", str(device), "animeganv2-arch", size)
+               for size in (256, 512)]
+    new_text, summary = calibrate_profile(reports, "redmi-note-10")
+    fit = summary["backends"]["cpu"]
+    assert fit["seed_fps"] == pytest.approx(truth["seed_fps"], rel=0.02)
+    assert fit["overhead_ms"] == pytest.approx(truth["overhead_ms"], rel=0.02)
+    assert summary["memory"]["seed_memory_mb"] == pytest.approx(truth["seed_memory_mb"], rel=0.02)
+    out = tmp_path / "calibrated.toml"
+    out.write_text(new_text)
+    profile = load_profile(out)
+    assert profile.backends["cpu"].seed_fps == pytest.approx(5.0, rel=0.02)
+    assert profile.backends["gpu-fp16"].seed_fps == 9.8  # untouched
+    source = profile.sources["backends.cpu.seed_fps"]
+    assert source.startswith("measured: arsim calibrate from ") and str(reports[0]) in source
+    assert profile.sources["backends.gpu-fp16.seed_fps"] == "seed table"
+    assert {c["key"] for c in summary["changes"]} == {
+        "backends.cpu.seed_fps", "backends.cpu.overhead_ms", "memory.seed_memory_mb"}
+    # one model size: overhead kept (3.0 true, 1.5 in the profile), throughput still fitted
+    _, single = calibrate_profile(reports[:1], "redmi-note-10")
+    assert single["backends"]["cpu"]["overhead_ms"] == 1.5
+    assert "calibrated redmi-note-10" in single["text"]
+
+
+def test_calibrate_refuses_unknown_backend(two_devices, tmp_path):
+    data = json.loads(two_devices[0].read_text())
+    path = tmp_path / "r.json"
+    path.write_text(json.dumps({**data, "backend": "npu"}))
+    with pytest.raises(InputError, match="'npu' is not a backend"):
+        calibrate_profile([path], "redmi-note-10")
