@@ -324,3 +324,22 @@ def test_stage_chart_follows_device_and_settings(window: MainWindow) -> None:
                                 skip=replace(wanted.skip, reuse="warp")))
     assert stages.height_of("smoothing") > smooth_none
     assert stages.height_of("warp") > 0
+
+
+def test_real_throttling_action_runs_the_model_in_a_confined_worker(
+    qtbot, window: MainWindow, scenario: Path
+) -> None:
+    from simulator.device import throttle
+    from simulator.engine import worker
+
+    window.model_combo.setCurrentIndex(window.model_combo.findData("ar-lite"))
+    window.open_scenario(scenario)
+    qtbot.waitUntil(lambda: window.shown_count >= 1, timeout=WAIT_MS)
+    assert window.run_settings().throttle is False
+    with qtbot.waitSignal(window.run_finished, timeout=90_000) as finished:
+        window.throttle_action.trigger()  # on: the replay restarts with a worker
+        assert window.run_settings().throttle is True
+    report = finished.args[0].report
+    assert report["settings"]["throttle"] is True
+    assert report["throttle"]["mechanism"] in throttle.MECHANISMS
+    assert throttle.our_cgroups() == [] and worker.our_segments() == []

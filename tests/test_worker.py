@@ -195,3 +195,32 @@ def test_stale_segment_sweep(tmp_path: Path) -> None:
     stale.write_bytes(b"x")
     assert stale.name in worker_mod.sweep_stale_segments()
     assert not stale.exists()
+
+
+def test_face_tracker_in_the_worker_matches_the_in_process_one() -> None:
+    import cv2
+
+    from simulator.pipeline.face import FaceTracker, FaceTrackerSettings
+    from simulator.scenario.synth import FACE_ASSET
+
+    photo = cv2.cvtColor(cv2.imread(str(FACE_ASSET)), cv2.COLOR_BGR2RGB)
+    frame = np.full((240, 320, 3), 90, np.uint8)
+    frame[32 : 32 + photo.shape[0], 72 : 72 + photo.shape[1]] = photo
+    settings = FaceTrackerSettings(detect_every=1)
+    with FaceTracker(settings) as tracker:
+        local = tracker.update(0.0, frame, 0)
+    assert local is not None
+    before = (set(throttle.our_cgroups()), set(worker_mod.our_segments()))  # module fixtures'
+    with InferenceWorker("ar-lite", cpu_fraction=0.5) as w:
+        got = w.track(0.0, frame, 0, settings)
+        assert got is not None and got.detected and got.age == 0
+        assert got.keypoints.shape == (6, 2)
+        (ax, ay, aw, ah), (bx, by, bw, bh) = got.box, local.box
+        iw = max(0.0, min(ax + aw, bx + bw) - max(ax, bx))
+        ih = max(0.0, min(ay + ah, by + bh) - max(ay, by))
+        assert iw * ih / (aw * ah + bw * bh - iw * ih) > 0.8
+        assert w.tracker_stats.detections == 1 and w.tracker_stats.found == 1
+        assert w.infer(frame, 256).output is not None  # inference still works after it
+        assert w.track(0.1, np.zeros((240, 320, 3), np.uint8), 3) is not None  # cached
+    assert set(throttle.our_cgroups()) <= before[0]
+    assert set(worker_mod.our_segments()) <= before[1]

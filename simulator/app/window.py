@@ -227,6 +227,16 @@ class MainWindow(QMainWindow):
         self.vcam_action.toggled.connect(self.set_virtual_cam)
         view_menu.addAction(self.vcam_action)
         bar.addAction(self.vcam_action)
+        # Real throttling: the model runs in an OS-confined worker process (run.py
+        # RunSettings.throttle; docs/throttling.md); the next run restarts from here
+        self.throttle_action = QAction("Real throttling", self)
+        self.throttle_action.setCheckable(True)
+        self.throttle_action.setToolTip(
+            "Run the model in a worker process confined by the OS to the phone's CPU and "
+            "memory budget; its measured latency drives the timeline")
+        self.throttle_action.toggled.connect(self.set_throttle)
+        live_menu.addAction(self.throttle_action)
+        bar.addAction(self.throttle_action)
         self.device_combo.currentIndexChanged.connect(lambda _i: self._device_changed())
         self.backend_combo.currentIndexChanged.connect(lambda _i: self._choice_changed())
         self.model_combo.currentIndexChanged.connect(lambda _i: self._choice_changed())
@@ -295,7 +305,18 @@ class MainWindow(QMainWindow):
             backend=self.backend_combo.currentData() or "cpu",
             model=self.model_combo.currentData() or "toon-classic",
             pipeline=self.settings_panel.settings(),
+            throttle=self.throttle_action.isChecked(),
         )
+
+    def set_throttle(self, on: bool) -> None:
+        """Real throttling on/off: the replay restarts from the current position (and a
+        live session restarts with it)."""
+        if self.throttle_action.isChecked() != on:
+            self.throttle_action.setChecked(on)  # toggled comes back here
+            return
+        if self._restart_live():
+            return
+        self.restart()
 
     def set_device(self, device_id: str) -> None:
         index = self.device_combo.findData(device_id)
@@ -603,7 +624,9 @@ class MainWindow(QMainWindow):
         settings = self.run_settings()
         return LiveSettings(source=source, model=settings.model,
                             input_size=settings.input_size, pipeline=settings.pipeline,
-                            fps=LIVE_FPS, threads=settings.threads)
+                            fps=LIVE_FPS, threads=settings.threads,
+                            throttle=settings.throttle, cpu_fraction=settings.cpu_fraction,
+                            memory_limit_mb=settings.memory_limit_mb)
 
     def start_live(self, source: int | str | Path) -> None:
         """Run live mode (``simulator.engine.live.run_live``) on a camera index or a

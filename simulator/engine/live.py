@@ -35,6 +35,7 @@ import cv2
 import numpy as np
 
 from simulator.engine.sizing import SizeController
+from simulator.engine.worker import InferenceWorker
 from simulator.errors import InputError
 from simulator.metrics.timing import Shown, timing_metrics
 from simulator.pipeline.compose import Compositor
@@ -78,6 +79,10 @@ class LiveSettings:
     threads: int = 2
     virtual_cam_size: tuple[int, int] = (1280, 720)
     virtual_cam_backend: str | None = None  # None: pyvirtualcam tries every backend
+    # Real throttling: stylize in an OS-confined worker process (simulator.engine.worker)
+    throttle: bool = False
+    cpu_fraction: float | None = None  # the worker's CPU quota (None: unlimited)
+    memory_limit_mb: float | None = None  # the worker's memory limit (None: unlimited)
 
     def validate(self) -> None:
         if isinstance(self.source, int) and self.source < 0:
@@ -88,6 +93,11 @@ class LiveSettings:
             raise InputError("--fps", f"expected a frame rate in (0, 240], got {self.fps}")
         if self.threads < 1:
             raise InputError("--threads", f"expected a positive integer, got {self.threads}")
+        if self.cpu_fraction is not None and not self.cpu_fraction > 0:
+            raise InputError("--cpu-fraction", f"expected a fraction > 0, got {self.cpu_fraction}")
+        if self.memory_limit_mb is not None and not self.memory_limit_mb > 0:
+            raise InputError("--memory-limit-mb",
+                             f"expected MB > 0, got {self.memory_limit_mb}")
         self.pipeline.validate()
 
 
@@ -272,6 +282,9 @@ class LiveRun:
             raise InputError("--camera", "pose smoothing and --reuse warp need camera poses: "
                              "use --source SCENARIO")
         self.source = open_source(settings.source, settings.fps)  # a bad camera fails first
+        self.worker: InferenceWorker | None = None
+        self._worker_restarts = 0
+        self._mechanism: str | None = None
         try:
             self.auto: dict[str, Any] | None = None
             if settings.model == "auto":
@@ -290,8 +303,14 @@ class LiveRun:
             self._smoother = Smoother(p.smoothing, self.source.camera)
             self._tracker = FaceTracker(p.face.tracker) if p.face.enabled else None
             self._face = FacePriority(self.stylizer, p.face.priority) if p.face.enabled else None
+            if settings.throttle:  # last: nothing after it can fail and leave it behind
+                self.worker = InferenceWorker(
+                    self.model, threads=settings.threads, cpu_fraction=settings.cpu_fraction,
+                    memory_limit_mb=settings.memory_limit_mb)
         except BaseException:
             self.source.close()
+            if self.worker is not None:
+                self.worker.close()
             raise
         self._halt = threading.Event()  # threads stop on this (set on any end of the run)
         self._frames: _Latest[Captured] = _Latest()
@@ -363,6 +382,8 @@ class LiveRun:
             if self._face is not None and self._tracker is not None:
                 track = self._tracker.update(frame.t_capture, frame.image, frame.index)
                 output = self._face.render(frame.image, track).image
+            elif self.worker is not None:
+                output = self._infer_in_worker(frame.image, size)
             else:
                 output = self.stylizer.stylize(frame.image, size)
             done = time.perf_counter()
@@ -374,6 +395,17 @@ class LiveRun:
             result = _Result(frame, image, size)
             self._last_result = result
             self._results.put(result)
+
+    def _infer_in_worker(self, image: np.ndarray, size: int) -> np.ndarray:
+        """Stylize in the confined worker; after a kill it is relaunched (like a phone app)
+        and the camera frame is shown unstylized meanwhile."""
+        assert self.worker is not None
+        reply = self.worker.infer(image, size)
+        if reply.output is not None:
+            return reply.output
+        self._worker_restarts += 1
+        self.worker.restart()
+        return image
 
     # --- display ------------------------------------------------------------------------
 
@@ -469,6 +501,10 @@ class LiveRun:
                 vcam.close()
             if self._tracker is not None:
                 self._tracker.close()
+            if self.worker is not None:
+                mechanism = self.worker.mechanism
+                self.worker.close()
+                self._mechanism = mechanism
         if self._error is not None:
             raise self._error
         if reason == "source ended" and not self._source_ended:
@@ -512,6 +548,10 @@ class LiveRun:
             },
             "virtual_cam": vcam.device if vcam is not None else None,
             "virtual_cam_frames": vcam.frames_sent if vcam is not None else 0,
+            # real throttling: how the worker was confined ("cgroup-v2", "cgroup-v1",
+            # "duty-cycle+rlimit", "none"); None when inference ran in this process
+            "throttle_mechanism": self._mechanism,
+            "worker_restarts": self._worker_restarts,
         }
 
 
@@ -526,7 +566,7 @@ def run_live(
     time), ``dropped_frames``, ``model`` (and ``model_choice`` for "auto"), and the rest of
     ``simulator.metrics.timing``'s metrics. ``on_frame(screen, stats)`` is called on this
     thread for each new screen; setting ``stop`` ends the run."""
-    return LiveRun(settings, on_frame=on_frame, stop=stop).run()
+    return LiveRun(settings, on_frame=on_frame, stop=stop).run()  # run() closes the worker
 
 
 # --- command line ------------------------------------------------------------------------
@@ -559,6 +599,14 @@ def add_live_arguments(p: argparse.ArgumentParser) -> None:
                    help="virtual camera frame size (default 1280x720)")
     p.add_argument("--fps", type=float, default=30.0, help="camera / virtual camera rate")
     p.add_argument("--threads", type=int, default=2, help="ONNX Runtime threads")
+    p.add_argument("--throttle", nargs="?", const="real", choices=("real", "off"),
+                   default="off",
+                   help="real: stylize in a worker process confined by the OS (cgroups, "
+                        "else SIGSTOP/SIGCONT + RLIMIT_AS; docs/throttling.md)")
+    p.add_argument("--cpu-fraction", type=float, default=None, metavar="F",
+                   help="with --throttle real: the worker's CPU quota in cores (default: none)")
+    p.add_argument("--memory-limit-mb", type=float, default=None, metavar="MB",
+                   help="with --throttle real: the worker's memory limit (default: none)")
     p.add_argument("--json", metavar="FILE", help="also write the stats as JSON")
 
 
@@ -583,6 +631,7 @@ def format_stats(stats: dict[str, Any]) -> str:
         f"  frames: captured {stats['captured_frames']}  shown {stats['displayed_frames']}  "
         f"dropped {stats['dropped_frames']}  skipped {stats['skipped_frames']}",
         f"  virtual camera: {stats['virtual_cam'] or 'off'}",
+        f"  throttling: {stats.get('throttle_mechanism') or 'off'}",
     ])
 
 
@@ -599,7 +648,14 @@ def main_live(args: argparse.Namespace, pipeline: PipelineSettings) -> int:
         virtual_cam_size=args.virtual_cam_size,
         fps=args.fps,
         threads=args.threads,
+        throttle=getattr(args, "throttle", None) == "real",
+        cpu_fraction=getattr(args, "cpu_fraction", None),
+        memory_limit_mb=getattr(args, "memory_limit_mb", None),
     )
+    for flag, value in (("--cpu-fraction", settings.cpu_fraction),
+                        ("--memory-limit-mb", settings.memory_limit_mb)):
+        if value is not None and not settings.throttle:
+            raise InputError(flag, "needs --throttle real")
     if settings.model == "auto":
         print("arsim: timing the candidate models on this host ...", file=sys.stderr)
     stats = run_live(settings)

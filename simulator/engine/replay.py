@@ -236,7 +236,10 @@ class Replay:
         self._sizes = SizeController(p.sizing, self.input_size)
         self._smoother = Smoother(p.smoothing, sc.camera) if self.stylizer else None
         face_on = p.face.enabled and self.stylizer is not None
-        self._tracker = FaceTracker(p.face.tracker) if face_on else None
+        # with real throttling the face tracker runs in the confined worker too
+        self._worker_tracks = face_on and self.worker is not None
+        self._tracker = FaceTracker(p.face.tracker) if face_on and not self._worker_tracks \
+            else None
         self._face = FacePriority(self.stylizer, p.face.priority) if face_on else None
         self._face_shares: list[float] = []
         self._measured_ms: list[float] = []
@@ -337,6 +340,9 @@ class Replay:
             # Detection runs beside the camera thread (MediaPipe's own graph thread): it
             # costs phone CPU time (reported) but does not delay this frame.
             track = self._tracker.update(self._frames[index]["t_capture"], image, index)
+        elif self._worker_tracks and image is not None and self.worker is not None:
+            track = self.worker.track(self._frames[index]["t_capture"], image, index,
+                                      self.pipeline.face.tracker)
         if self._state == "foreground":
             self._latest_frame = (index, image)
             thumb = thumbnail(image) if image is not None and self.pipeline.skip.skip else None
@@ -557,9 +563,9 @@ class Replay:
         return float(len(self._shown) - first)
 
     def _face_summary(self) -> dict | None:
-        if self._tracker is None:
+        if self._tracker is None and not self._worker_tracks:
             return None
-        tracker = self._tracker
+        tracker = self._tracker or self.worker.tracker_stats  # type: ignore[union-attr]
         return {
             "frames": tracker.frames,
             "detections": tracker.detections,

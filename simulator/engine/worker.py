@@ -9,11 +9,16 @@ small explicit protocol over the socket (pickled tuples, never frames):
     ("map", in_name, out_name, nbytes)      -
     ("infer", seq, h, w, size)              ("ok", seq, latency_ms, cpu_ms, rss_mb)
                                             | ("error", seq, text) | ("oom", seq, text)
+    ("detect", seq, h, w, t, index, face)   ("track", seq, track, stats) | ("error", seq, text)
     ("release", arena)                      ("released", rss_mb)
     ("stop",)                               - (exits)
 
 Frames travel through two POSIX shared-memory segments (input, output) sized for the
-largest frame so far. ``latency_ms`` is measured inside the worker around the Stylizer's
+largest frame so far. "detect" runs ``simulator.pipeline.face.FaceTracker`` (created in
+the child on first use, with the ``FaceTrackerSettings`` fields ``face`` as a dict) on the
+frame in the input segment; ``track`` is None or (box, keypoints as lists, confidence,
+detected, age), ``stats`` the tracker's counters (``TrackerStats``). ``latency_ms`` is
+measured inside the worker around the Stylizer's
 preprocess + run + postprocess. If the worker dies (kernel OOM kill = SIGKILL with the
 cgroup's oom_kill counter up), ``infer`` says so in ``WorkerReply.killed`` and ``restart()``
 relaunches it like a phone app. ``close()`` (also ``with``, atexit) removes the process, the
@@ -33,11 +38,11 @@ import subprocess
 import sys
 import time
 import weakref
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from multiprocessing import shared_memory
 from multiprocessing.connection import Connection
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -48,6 +53,9 @@ from simulator.zoo.registry import ResolvedModel, resolve_model
 
 SHM_DIR = Path("/dev/shm")
 PREFIX = "arsim-"
+if TYPE_CHECKING:
+    from simulator.pipeline.face import FaceTrack, FaceTrackerSettings
+
 _counter = itertools.count()
 _live: weakref.WeakSet[InferenceWorker] = weakref.WeakSet()
 
@@ -62,6 +70,17 @@ class WorkerReply:
     rss_mb: float | None
     killed: str | None = None
     cpu_ms: float | None = None  # CPU time of the worker (all threads) for this inference
+
+
+@dataclass
+class TrackerStats:
+    """The worker's face tracker counters (as ``FaceTracker``'s; reset by a relaunch)."""
+
+    frames: int = 0
+    detections: int = 0
+    found: int = 0
+    detections_per_s: float = 0.0
+    ms_per_detection: float = 0.0
 
 
 class InferenceWorker:
@@ -92,6 +111,7 @@ class InferenceWorker:
         self._last_peak: float | None = None  # memory peak of the last dead process
         self.pressure_mb = 0.0  # other apps' memory (apply_pressure); kept across restarts
         self.balloon: Balloon | None = None
+        self.tracker_stats = TrackerStats()  # the face tracker in the worker (``track``)
         _live.add(self)
         sweep_stale_segments()
         try:
@@ -140,6 +160,7 @@ class InferenceWorker:
         self._conn = Connection(parent_sock.detach())
         self.killed = None
         self.launches += 1
+        self.tracker_stats = TrackerStats()  # a new process: a new tracker
         hello = self._receive(self.start_timeout_s)
         if hello is None:
             return
@@ -243,6 +264,46 @@ class InferenceWorker:
                 self._kill(f"allocation failure under RLIMIT_AS ({reply[2]})")
                 return WorkerReply(None, elapsed, self._last_peak, killed=self.killed)
             raise RuntimeError(f"inference worker: {reply[2]}")
+
+    def track(self, t: float, rgb: np.ndarray, index: int,
+              settings: FaceTrackerSettings | None = None,
+              timeout_s: float = 60.0) -> FaceTrack | None:
+        """``FaceTracker.update(t, rgb, index)`` in the worker (its tracker keeps the track
+        between calls; ``settings`` apply when it is created, i.e. on the first call after
+        each launch). None when there is no face, or when the worker is dead."""
+        from simulator.pipeline.face import FaceTrack, FaceTrackerSettings
+
+        if not (isinstance(rgb, np.ndarray) and rgb.dtype == np.uint8 and rgb.ndim == 3
+                and rgb.shape[2] == 3):
+            raise InputError("frame", "expected an RGB uint8 array of shape H x W x 3")
+        if not self.alive:
+            return None
+        face = asdict(settings or FaceTrackerSettings())
+        height, width = rgb.shape[:2]
+        self._ensure_shm(rgb.nbytes)
+        assert self._shm is not None and self._conn is not None
+        np.frombuffer(self._shm[0].buf, np.uint8, rgb.nbytes)[:] = rgb.reshape(-1)
+        self._seq += 1
+        seq = self._seq
+        self._conn.send(("detect", seq, height, width, float(t), int(index), face))
+        while True:
+            reply = self._receive(timeout_s)
+            if reply is None:
+                return None
+            if reply[1] != seq:
+                continue
+            if reply[0] == "oom":
+                self._kill(f"allocation failure under RLIMIT_AS ({reply[2]})")
+                return None
+            if reply[0] != "track":
+                raise RuntimeError(f"face tracker in the worker: {reply[2]}")
+            _, _, found, stats = reply
+            self.tracker_stats = TrackerStats(**stats)
+            if found is None:
+                return None
+            box, keypoints, confidence, detected, age = found
+            return FaceTrack(box=tuple(box), keypoints=np.asarray(keypoints, float),
+                             confidence=confidence, detected=detected, age=age)
 
     def release_memory(self, arena: bool | None = None) -> float | None:
         """Drop pooled buffers: recreate the session (``arena`` False disables the CPU
@@ -537,6 +598,7 @@ def _child_main(fd: int) -> None:
         return
     conn.send(("ready", _self_rss()))
     maps: list[mmap.mmap] = []
+    tracker: Any = None  # FaceTracker, created by the first "detect"
     while True:
         try:
             msg = conn.recv()
@@ -544,6 +606,8 @@ def _child_main(fd: int) -> None:
             return
         kind = msg[0]
         if kind == "stop":
+            if tracker is not None:
+                tracker.close()
             return
         if kind == "map":
             for m in maps:
@@ -572,6 +636,29 @@ def _child_main(fd: int) -> None:
                     text = text[text.lower().index("failed to allocate"):]
                 kind = "oom" if "alloc" in text.lower() else "error"
                 conn.send((kind, seq, text[:200]))
+        elif kind == "detect":
+            _, seq, height, width, t, index, face = msg
+            frame = np.frombuffer(maps[0], np.uint8, height * width * 3).reshape(height, width, 3)
+            try:
+                if tracker is None:
+                    from simulator.pipeline.face import FaceTracker, FaceTrackerSettings
+
+                    tracker = FaceTracker(FaceTrackerSettings(**face))
+                track = tracker.update(t, frame.copy(), index)
+                found = None if track is None else (
+                    [float(v) for v in track.box], track.keypoints.tolist(),
+                    float(track.confidence), bool(track.detected), int(track.age))
+                stats = {"frames": tracker.frames, "detections": tracker.detections,
+                         "found": tracker.found,
+                         "detections_per_s": tracker.detections_per_s,
+                         "ms_per_detection": tracker.ms_per_detection}
+                del frame
+                conn.send(("track", seq, found, stats))
+            except MemoryError as exc:
+                conn.send(("oom", seq, f"MemoryError {exc}"[:200]))
+            except Exception as exc:
+                text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+                conn.send(("error", seq, text[:200]))
         elif kind == "release":
             stylizer.session = None  # type: ignore[assignment]
             gc.collect()
