@@ -8,7 +8,6 @@ reports of different scenarios are refused. Deltas are against the first report.
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Mapping, Sequence
 from html import escape
@@ -16,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from simulator.errors import InputError
+from simulator.jsonfile import read_json
 from simulator.report.html import CSS, rolling_fps
 from simulator.report.json_report import SCHEMA, write_atomic
 from simulator.report.junit import format_number
@@ -106,17 +106,7 @@ def check_report(report: object, where: str | Path) -> dict:
 def load_report(path: str | Path) -> dict:
     """Read and check one ``report.json``."""
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise InputError(path, "no such report file") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InputError(path, f"cannot read report: {exc}") from None
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise InputError(path, f"not valid JSON: {exc.msg} (line {exc.lineno})") from None
-    return check_report(data, path)
+    return check_report(read_json(path, "report"), path)
 
 
 def report_label(report: Mapping) -> str:

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from simulator.errors import InputError
+from simulator.jsonfile import read_json
 
 CARD_FORMAT = "arsim-model-card/1"
 CARD_SUFFIX = ".card.json"
@@ -234,17 +235,7 @@ def card_to_dict(card: ModelCard) -> dict[str, Any]:
 def load_card(path: str | Path) -> ModelCard:
     """Read and validate a card file; any problem is an InputError naming the file and field."""
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise InputError(path, "model card not found") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InputError(path, f"cannot read model card ({exc.__class__.__name__})") from None
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise InputError(path, f"not valid JSON (line {exc.lineno}: {exc.msg})") from None
-    return card_from_dict(data, path)
+    return card_from_dict(read_json(path, "model card"), path)
 
 
 def save_card(card: ModelCard, path: str | Path) -> None:
