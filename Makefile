@@ -9,7 +9,7 @@ SCENARIO ?= scenarios/orbit-desk
 DEVICE ?= redmi-note-10
 OUT ?= out/run
 
-.PHONY: setup setup-train run test bench lint samples train-lite clean
+.PHONY: setup setup-train mobile-setup run test bench lint samples train-lite clean
 TEACHER ?= toon-classic
 STEPS ?= 1500
 
@@ -27,12 +27,20 @@ $(VENV)/.installed-train: $(VENV)/.installed
 	$(PY) -m pip install --quiet -e '.[dev,train]'
 	touch $@
 
+# The mobile bench's non-Python parts: Debian chromium + chromedriver (if missing), the Appium 3
+# server with its fake and Chromium drivers, and onnxruntime-web, from npm (mobile/setup.sh).
+mobile-setup: mobile/.appium/.installed
+
+mobile/.appium/.installed: mobile/package.json mobile/package-lock.json mobile/setup.sh
+	bash mobile/setup.sh
+	touch $@
+
 # The main job: replay the bundled sample on the default device and model.
 # Exit code 1 only means a budget failed; the verdict is the output, so make succeeds.
 run: setup
 	$(ARSIM) run $(SCENARIO) --device $(DEVICE) --out $(OUT); rc=$$?; [ $$rc -le 1 ]
 
-test: setup-train
+test: setup-train mobile-setup
 	$(PY) -m pytest
 
 bench: setup
