@@ -27,6 +27,7 @@ import re
 import statistics
 import tempfile
 from collections.abc import Mapping, Sequence
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
@@ -35,12 +36,31 @@ from simulator.device.memory import _model_and_buffers_mb, derived_app_base_mb
 from simulator.device.profile import REFERENCE_MODEL, DeviceProfile, load_profile
 from simulator.errors import InputError
 
+TIMINGS = ("model", "cycle")
+
 _LINE_RE = re.compile(r"^(\s*)([A-Za-z0-9_-]+)(\s*=\s*)\{.*\}\s*$")
 _SECTION_RE = re.compile(r"^\s*\[([^\]]+)\]\s*$")
 
 
 def _number(value: object) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def cycle_ms(report: Mapping, where: str) -> tuple[float, str]:
+    """A report's per-inference cycle (ms): the median interval between consecutive inference
+    completions. On a target whose stages run one after another on one thread (the web page)
+    this is what one more inference costs, pre- and post-processing included."""
+    frames = report.get("frames")
+    size = report["input_size"]
+    ends = sorted(
+        frame["t_infer_end"] for frame in (frames if isinstance(frames, list) else [])
+        if isinstance(frame, Mapping) and frame.get("stylized")
+        and _number(frame.get("t_infer_end")) and frame.get("input_size", size) == size)
+    intervals = [1000.0 * (b - a) for a, b in pairwise(ends) if b > a]
+    if not intervals:
+        raise InputError(where, "--timing cycle needs frames[].t_infer_end of at least two"
+                         " stylized frames")
+    return statistics.median(intervals), f"median of {len(intervals)} completion intervals"
 
 
 def inference_latency_ms(report: Mapping, where: str) -> tuple[float, str]:
@@ -145,15 +165,22 @@ def calibrate_profile(
     device_reports: Sequence[str | Path],
     profile_id: str | Path,
     *,
+    timing: str = "model",
     today: _dt.date | None = None,
 ) -> tuple[str, dict]:
     """Fit ``profile_id`` (bundled id or .toml path) to ``device_reports``.
+
+    ``timing`` "model" fits the model call alone; "cycle" fits the completion interval
+    (:func:`cycle_ms`), for targets that run pre-processing, model and post-processing on one
+    thread, where the simulator's inference latency must carry all three.
 
     Returns the updated profile TOML text and a summary ``{"backends": {name: {...}},
     "memory": {...} | None, "changes": [{"key", "old", "new"}], "notes": [...], "text"}``.
     """
     if not device_reports:
         raise InputError("calibrate", "expected at least one device report")
+    if timing not in TIMINGS:
+        raise InputError("--timing", f"expected one of {', '.join(TIMINGS)}, got {timing!r}")
     profile = load_profile(profile_id)
     reports = [(str(path), load_report(path)) for path in device_reports]
     date = (today or _dt.date.today()).isoformat()
@@ -170,7 +197,7 @@ def calibrate_profile(
         flops = report["model"]["flops"]
         if not (_number(flops) and flops > 0):
             raise InputError(where, f"field 'model.flops': expected a number > 0, got {flops!r}")
-        latency, how = inference_latency_ms(report, where)
+        latency, how = (cycle_ms if timing == "cycle" else inference_latency_ms)(report, where)
         notes.append(f"{where}: {backend} {flops / 1e9:.4g} GFLOPs -> {latency:.4g} ms ({how})")
         by_backend.setdefault(backend, []).append((float(flops), latency))
 
