@@ -1,5 +1,6 @@
 """The ``arsim`` command line. Exit codes: 0 all budgets met, 1 a budget failed,
-2 bad input or usage (one line on stderr), 130 interrupted (partial report written)."""
+2 bad input or usage (one line on stderr), 3 a device run ended incomplete (report written,
+reason inside), 130 interrupted (partial report written)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from pathlib import Path
 
 from simulator import __version__
 from simulator.errors import InputError
+from simulator.mobile.cli import add_device_commands, cmd_device
 
 EXIT_OK, EXIT_BUDGET_FAILED, EXIT_BAD_INPUT, EXIT_INTERRUPTED = 0, 1, 2, 130
 
@@ -175,6 +177,9 @@ def _add_compare(sub: argparse._SubParsersAction) -> None:
     c.add_argument("reports", nargs="+", help="device report.json files")
     c.add_argument("--profile", required=True, help="profile id or .toml to update")
     c.add_argument("--out", type=Path, help="write the updated profile here (default: stdout)")
+    c.add_argument("--timing", choices=("model", "cycle"), default="model",
+                   help="fit the model call (default) or the completion interval (targets that"
+                   " run all stages on one thread, like the web page)")
 
 
 def _cmd_compare(args: argparse.Namespace) -> int:
@@ -192,7 +197,7 @@ def _cmd_calibrate(args: argparse.Namespace) -> int:
     from simulator.device.calibrate import calibrate_profile
     from simulator.report.json_report import write_atomic
 
-    text, summary = calibrate_profile(args.reports, args.profile)
+    text, summary = calibrate_profile(args.reports, args.profile, timing=args.timing)
     print(summary["text"], file=sys.stderr if args.out is None else sys.stdout)
     if args.out is None:
         print(text)
@@ -236,6 +241,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_gui(sub)
     _add_live(sub)
     _add_compare(sub)
+    add_device_commands(sub)
     return parser
 
 
@@ -361,6 +367,7 @@ _COMMANDS = {
     "live": _cmd_live,
     "compare": _cmd_compare,
     "calibrate": _cmd_calibrate,
+    "device": cmd_device,
 }
 
 

@@ -184,3 +184,24 @@ def test_calibrate_refuses_unknown_backend(two_devices, tmp_path):
     path.write_text(json.dumps({**data, "backend": "npu"}))
     with pytest.raises(InputError, match="'npu' is not a backend"):
         calibrate_profile([path], "redmi-note-10")
+
+
+def test_calibrate_cycle_timing_fits_completion_intervals(two_devices, tmp_path):
+    # A single-threaded target: the model call takes 60 ms but a new result completes every
+    # 100 ms (pre- and post-processing on the same thread). --timing cycle fits the 100 ms.
+    data = json.loads(two_devices[0].read_text())
+    frames = [{"index": i, "t_capture": i / 30, "stylized": True, "input_size": 256,
+               "t_infer_start": 0.04 + 0.1 * i, "t_infer_end": 0.1 + 0.1 * i, "dropped": False}
+              for i in range(20)]
+    path = tmp_path / "single-thread.json"
+    path.write_text(json.dumps({**data, "frames": frames, "series": {}}))
+    _, model = calibrate_profile([path], "redmi-note-10", timing="model")
+    _, cycle = calibrate_profile([path], "redmi-note-10", timing="cycle")
+    overhead = load_profile("redmi-note-10").backends["cpu"].overhead_ms
+    flops = data["model"]["flops"]
+    for summary, latency in ((model, 60.0), (cycle, 100.0)):
+        slope = 1.0 / (summary["backends"]["cpu"]["throughput_gflops"] * 1e6)
+        assert overhead + flops * slope == pytest.approx(latency, rel=1e-6)
+    assert "completion intervals" in " ".join(cycle["notes"])
+    with pytest.raises(InputError, match="timing"):
+        calibrate_profile([path], "redmi-note-10", timing="wall")

@@ -1,0 +1,1 @@
+"""The mobile test bench: device harness (Appium), web target, contract helpers."""

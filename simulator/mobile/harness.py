@@ -1,0 +1,337 @@
+"""``arsim device run``: one scenario on a device build through an Appium server.
+
+The run follows mobile/CONTRACT.md: start a session (installing ``--app`` if given), deliver
+scenario and model, start playback, follow the app's ``ARSIM`` lines with progress, sample
+performance data, and pull ``report.json`` after ``ARSIM done``. The pulled report is checked
+against mobile/report.schema.json and its verdict re-evaluated with the run's budgets.
+
+A run that does not finish still yields a report marked incomplete, with the reason: the
+app died (``crashed: ...`` / ``killed: oom``, CONTRACT §5), the app reported ``ARSIM error``,
+the timeout passed, or the user pressed Ctrl-C. Problems with what the user gave (a server
+that does not answer, a session the server refuses, a caps file) are InputErrors: one line,
+exit code 2, nothing half-written.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as _dt
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from simulator.errors import InputError
+from simulator.mobile.appium_server import AppiumServer, server_status
+from simulator.mobile.contract import (
+    Event,
+    LaunchParams,
+    RunWatch,
+    null_metrics,
+    parse_line,
+    schema_errors,
+)
+from simulator.mobile.platforms import PLATFORMS, DeviceDied, Platform
+from simulator.mobile.platforms.base import PlatformOptions
+from simulator.report.json_report import SCHEMA, write_json
+
+GENERATED_BY = "arsim device run"
+SAMPLE_EVERY_S = 1.0
+
+
+@dataclass
+class DeviceRunRequest:
+    """Everything ``arsim device run`` was asked to do."""
+
+    scenario: Path
+    platform: str
+    server: str  # Appium server URL with its base path, or "auto" (start a local one)
+    out: Path
+    model: str = "toon-classic"
+    input_size: int | None = None
+    backend: str | None = None
+    device: str | None = None  # the arsim device profile the target corresponds to
+    caps_file: Path | None = None
+    app: Path | None = None
+    run_id: str | None = None
+    timeout_s: float = 600.0
+    realtime: bool = True
+    warmup_frames: int = 0
+    cpu_throttle: float | None = None
+    record: bool = False
+    max_frames: int | None = None
+    poll_s: float = 0.25
+
+
+@dataclass
+class DeviceRunResult:
+    report: dict
+    path: Path
+    complete: bool
+    log: list[str] = field(default_factory=list)
+
+
+def read_caps(path: Path | None) -> dict[str, Any]:
+    """The capabilities JSON object in ``path`` (empty without one)."""
+    if path is None:
+        return {}
+    from simulator.jsonfile import read_json
+
+    caps = read_json(path, what="capabilities")
+    if not isinstance(caps, dict):
+        raise InputError(path, "expected a JSON object of capabilities")
+    return caps
+
+
+def appium_session(url: str, caps: Mapping[str, Any]) -> Any:
+    """A new Appium session; a refused one is an InputError with the server's reason."""
+    from appium import webdriver
+    from appium.options.common import AppiumOptions
+    from selenium.common.exceptions import WebDriverException
+
+    server_status(url)
+    options = AppiumOptions()
+    options.load_capabilities(dict(caps))
+    try:
+        return webdriver.Remote(url, options=options)
+    except WebDriverException as err:  # SessionNotCreated, or a driver that is not installed
+        raise InputError(url, f"session refused: {_first_line(err)}") from None
+    except OSError as err:
+        raise InputError(url, f"Appium server unreachable ({err})") from None
+
+
+def _budgets(device: str | None, expect: Mapping[str, float]) -> tuple[dict, Any]:
+    from simulator.device.profile import load_profile
+    from simulator.metrics.verdict import DEFAULT_BUDGETS, budgets_for
+
+    if device is None:
+        return budgets_for(0.0, expect) | {"max_memory_mb": None}, None
+    try:
+        profile = load_profile(device)
+    except InputError:
+        return {**DEFAULT_BUDGETS, **expect}, None  # a vendor model string, not a profile
+    budget_mb = profile.memory.budget_fraction * profile.hardware.ram_mb
+    return budgets_for(budget_mb, expect), profile
+
+
+class _Run:
+    """One device run's state; :meth:`report` writes whatever it has."""
+
+    def __init__(self, request: DeviceRunRequest, platform: Platform, scenario, budgets: dict,
+                 profile, caps: dict, params: LaunchParams) -> None:
+        self.request, self.platform, self.scenario = request, platform, scenario
+        self.budgets, self.profile, self.caps, self.params = budgets, profile, caps, params
+        self.watch = RunWatch()
+        self.log: list[str] = []
+        self.samples: list[dict] = []
+        self.started = time.monotonic()
+
+    def elapsed(self) -> float:
+        return time.monotonic() - self.started
+
+    def harness_block(self) -> dict:
+        caps = {k: v for k, v in self.caps.items() if "key" not in k.lower()
+                and "password" not in k.lower() and "token" not in k.lower()}
+        return {"platform": self.request.platform, "server": self.request.server,
+                "capabilities": caps, "cpu_throttle": self.request.cpu_throttle,
+                "timeout_s": self.request.timeout_s, "wall_s": round(self.elapsed(), 3),
+                "samples": self.samples, "log_tail": self.log[-20:]}
+
+    def incomplete(self, reason: str, *, oom: bool = False) -> dict:
+        """CONTRACT §5: the report the harness writes when the app could not."""
+        from simulator.metrics.verdict import evaluate
+
+        scenario, profile = self.scenario, self.profile
+        oom_events = list(self.watch.oom_events)
+        if oom:
+            last = next((s["memory_mb"] for s in reversed(self.samples) if "memory_mb" in s), None)
+            oom_events.append({"t": round(self.elapsed(), 3), "memory_mb": last, "limit_mb": None,
+                               "cause": "killed", "source": "harness"})
+        device = {"id": self.request.device or self.platform.name,
+                  **self.platform.device_defaults(self.caps)}
+        if profile is not None:
+            device.update(name=profile.name, display_hz=profile.hardware.display_hz,
+                          ram_mb=profile.hardware.ram_mb)
+        metrics = null_metrics()
+        peak = max((s["memory_mb"] for s in self.samples if "memory_mb" in s), default=None)
+        metrics["memory_peak_mb"] = peak
+        model, size = self._model_block()
+        return {
+            "schema": SCHEMA, "complete": False, "incomplete_reason": reason,
+            "generated_by": GENERATED_BY, "target": self.platform.target,
+            "run_id": self.params.run_id,
+            "scenario": {"name": scenario.name, "path": str(scenario.source_path),
+                         "frames": scenario.frame_count, "duration_s": scenario.duration_s,
+                         "fps": scenario.fps, "width": scenario.camera.width,
+                         "height": scenario.camera.height},
+            "device": device, "backend": self.request.backend or "default",
+            "model": model, "input_size": size,
+            "budgets": self.budgets, "metrics": metrics, "oom_events": oom_events,
+            "verdict": evaluate(metrics, self.budgets, len(oom_events)),
+            "progress": {"frames_done": self.watch.done_frames,
+                         "frames_total": self.watch.total or scenario.frame_count},
+            "harness": self.harness_block(),
+        }
+
+    def _model_block(self) -> tuple[dict, int]:
+        from simulator.zoo.registry import resolve_model
+
+        resolved = resolve_model(self.request.model)
+        size = self.params.input_size or resolved.card.input.default_size
+        return {"name": resolved.card.name, "flops": resolved.flops(size),
+                "parameters": resolved.card.parameters}, size
+
+    def finish_complete(self, report: dict) -> dict:
+        """Check the pulled report and re-evaluate its verdict with the run's budgets."""
+        from simulator.metrics.verdict import evaluate
+
+        raw_path = self.request.out / "device-report.raw.json"
+        problems = schema_errors(report)
+        if problems:
+            write_json(report, raw_path)
+            raise InputError(raw_path, f"device report breaks mobile/report.schema.json at"
+                             f" {problems[0]} ({len(problems)} problem(s))")
+        self.platform.finish(report, self.params.run_id)
+        budgets = {**self.budgets, **{k: v for k, v in (report.get("budgets") or {}).items()
+                                      if k not in self.budgets}}
+        verdict = evaluate(report["metrics"], budgets, len(report.get("oom_events") or []))
+        if verdict["passed"] != report["verdict"].get("passed"):
+            report["verdict_app"] = report["verdict"]
+        report["budgets"], report["verdict"] = budgets, verdict
+        return report
+
+
+def _handle(run: _Run, message: str, on_event: Callable[[Event, Any], None] | None,
+            driver: Any, progress: Callable[[int, int], None] | None) -> None:
+    run.log.append(message)
+    event = parse_line(message)
+    if event is None:
+        return
+    run.watch.feed(event)
+    if progress is not None and event.kind == "progress":
+        progress(*event.values)
+    if on_event is not None:
+        on_event(event, driver)
+
+
+def run_device(
+    request: DeviceRunRequest,
+    *,
+    progress: Callable[[int, int], None] | None = None,
+    on_event: Callable[[Event, Any], None] | None = None,
+    connect: Callable[[str, Mapping[str, Any]], Any] = appium_session,
+) -> DeviceRunResult:
+    """Run ``request`` and write ``<out>/report.json`` (complete or not).
+
+    ``on_event(event, driver)`` sees every contract line (tests inject faults with it);
+    ``connect(url, caps)`` opens the session (tests of the phone adapters pass a stand-in).
+    """
+    from simulator.scenario.load import load_scenario
+
+    if request.platform not in PLATFORMS:
+        raise InputError("--platform", f"expected one of {', '.join(PLATFORMS)},"
+                         f" got {request.platform!r}")
+    user_caps = read_caps(request.caps_file)
+    if request.app is not None and not request.app.exists():
+        raise InputError(request.app, "no such app file")
+    run_id = request.run_id or _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+    with load_scenario(request.scenario) as scenario:
+        params = LaunchParams(scenario=scenario.name, run_id=run_id, model=request.model,
+                              input_size=request.input_size, backend=request.backend,
+                              realtime=request.realtime, warmup_frames=request.warmup_frames)
+        budgets, profile = _budgets(request.device, scenario.expect)
+        request.out.mkdir(parents=True, exist_ok=True)
+        options = PlatformOptions(app=request.app, cpu_throttle=request.cpu_throttle,
+                                  record=request.record, max_frames=request.max_frames)
+        platform = PLATFORMS[request.platform](options, request.out)
+        caps = platform.capabilities(user_caps)
+        server = None
+        try:
+            if request.server == "auto":
+                server = AppiumServer(log_path=request.out / "appium.log").start()
+            driver = connect(server.url if server else request.server, caps)
+            run = _Run(request, platform, scenario, budgets, profile, caps, params)
+            try:
+                report = _drive(run, driver, progress, on_event)
+            finally:
+                _quit(platform, driver)
+        finally:
+            platform.close()
+            if server is not None:
+                server.stop()
+        path = request.out / "report.json"
+        write_json(report, path)
+        return DeviceRunResult(report=report, path=path, complete=bool(report["complete"]),
+                               log=run.log)
+
+
+def _drive(run: _Run, driver: Any, progress, on_event) -> dict:
+    from selenium.common.exceptions import WebDriverException
+
+    request, platform = run.request, run.platform
+    try:
+        model_name = platform.prepare(driver, run.scenario.root, run.scenario.name, request.model)
+        if model_name != run.params.model:
+            run.params = LaunchParams(**{**run.params.__dict__, "model": model_name})
+        platform.launch(driver, run.params)
+    except WebDriverException as err:
+        raise InputError(request.server, f"{platform.name}: delivering or starting the run"
+                         f" failed: {_first_line(err)}") from None
+    run.started = time.monotonic()
+    try:
+        next_sample = 0.0
+        while not run.watch.finished:
+            for message in platform.read_messages(driver):
+                _handle(run, message, on_event, driver, progress)
+            if run.watch.finished:
+                break
+            if run.elapsed() >= next_sample:
+                sample = platform.sample(driver)
+                if sample:
+                    run.samples.append({"t": round(run.elapsed(), 3), **sample})
+                next_sample = run.elapsed() + SAMPLE_EVERY_S
+            platform.check_alive(driver)
+            if run.elapsed() > request.timeout_s:
+                return run.incomplete(f"timeout: no report after {request.timeout_s:g} s"
+                                      f" ({run.watch.done_frames} frames done)")
+            time.sleep(request.poll_s)
+    except DeviceDied as died:
+        return run.incomplete(died.reason, oom=died.oom)
+    except WebDriverException as err:  # the session or the server went away mid-run
+        return run.incomplete(f"session lost: {_first_line(err)}")
+    except KeyboardInterrupt:
+        report = run.incomplete("interrupted")
+        write_json(report, request.out / "report.json")
+        raise
+    if run.watch.error is not None:
+        return run.incomplete(f"app error: {run.watch.error}")
+    report = platform.fetch_report(driver, run.params.run_id, run.watch.report_location)
+    report = run.finish_complete(report)
+    report["harness"] = run.harness_block()
+    return report
+
+
+def _first_line(err: Exception) -> str:
+    text = getattr(err, "msg", None) or str(err)
+    return text.strip().splitlines()[0][:300] if text.strip() else err.__class__.__name__
+
+
+def _quit(platform: Platform, driver: Any) -> None:
+    with contextlib.suppress(Exception):  # the app may already be gone
+        platform.stop(driver)
+    with contextlib.suppress(Exception):  # a crashed session cannot always be closed
+        driver.quit()
+
+
+def summary_line(result: DeviceRunResult) -> str:
+    """One line for the console: the verdict or why the run is incomplete."""
+    report = result.report
+    if not result.complete:
+        return f"INCOMPLETE ({report['incomplete_reason']}): {result.path}"
+    metrics = report["metrics"]
+    verdict = "PASS" if report["verdict"]["passed"] else "FAIL"
+    p95 = (metrics.get("latency_ms") or {}).get("p95")
+    return (f"{verdict}: display {metrics['display_fps']:.1f} FPS, latency p95 "
+            f"{p95 if p95 is None else round(p95, 1)} ms, jank {metrics['jank_pct']:.1f} %"
+            f" -> {result.path}")
