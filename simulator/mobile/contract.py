@@ -16,9 +16,17 @@ from pathlib import Path
 from simulator.errors import InputError
 
 SCHEMA_PATH = Path(__file__).resolve().parents[2] / "mobile" / "report.schema.json"
-RUN_ID_RE = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+NAME_RE = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 # One contract line anywhere in a log message (logcat and browser consoles add prefixes).
 LINE_RE = re.compile(r"\bARSIM (start|progress|oom|done|error)\b ?(.*)$")
+
+
+def check_name(text: str, where: str) -> str:
+    """``text`` when it can name a file or URL path segment on a device (run ids, model
+    names): 1-64 of ``[A-Za-z0-9._-]`` and not ``.``/``..``; else InputError."""
+    if not NAME_RE.match(text) or set(text) == {"."}:
+        raise InputError(where, f"expected 1-64 of [A-Za-z0-9._-] (not . or ..), got {text!r}")
+    return text
 
 
 @dataclass(frozen=True)
@@ -34,8 +42,7 @@ class LaunchParams:
     warmup_frames: int = 0
 
     def __post_init__(self) -> None:
-        if not RUN_ID_RE.match(self.run_id):
-            raise InputError("--run-id", f"expected 1-64 of [A-Za-z0-9._-], got {self.run_id!r}")
+        check_name(self.run_id, "--run-id")
         if self.input_size is not None and not 16 <= self.input_size <= 4096:
             raise InputError("--input-size", f"expected 16..4096, got {self.input_size}")
         if self.warmup_frames < 0:

@@ -243,7 +243,8 @@ def run_device(
         budgets, profile = _budgets(request.device, scenario.expect)
         request.out.mkdir(parents=True, exist_ok=True)
         options = PlatformOptions(app=request.app, cpu_throttle=request.cpu_throttle,
-                                  record=request.record, max_frames=request.max_frames)
+                                  record=request.record, max_frames=request.max_frames,
+                                  input_size=request.input_size, budgets=budgets)
         platform = PLATFORMS[request.platform](options, request.out)
         caps = platform.capabilities(user_caps)
         server = None

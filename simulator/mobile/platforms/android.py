@@ -94,7 +94,8 @@ class AndroidPlatform(Platform):
         return f"/sdcard/Android/data/{self.package}/files/arsim"
 
     def prepare(self, driver: Any, scenario_dir: Path, scenario_name: str, model: str) -> str:
-        name = push_run_files(driver, self._files_dir(), scenario_dir, scenario_name, model)
+        name = push_run_files(driver, self._files_dir(), scenario_dir, scenario_name, model,
+                              self.options.sizes)
         driver.get_log("logcat")  # drop what came before the run: only new lines from here
         return name
 

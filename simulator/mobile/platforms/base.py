@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from simulator.errors import InputError
-from simulator.mobile.contract import LaunchParams
+from simulator.mobile.contract import LaunchParams, check_name
 
 MAX_REPORT_BYTES = 64 * 1024 * 1024
 
@@ -33,6 +33,12 @@ class PlatformOptions:
     cpu_throttle: float | None = None  # web: DevTools CPU slow-down factor
     record: bool = False  # web: record displayed pictures so the harness measures flicker
     max_frames: int | None = None  # web: play only the first N frames
+    input_size: int | None = None  # the model's card gets its FLOPs at this size too
+    budgets: dict | None = None  # web: the page judges its verdict with these
+
+    @property
+    def sizes(self) -> tuple[int, ...]:
+        return () if self.input_size is None else (self.input_size,)
 
 
 def scenario_files(folder: Path) -> Iterator[tuple[str, Path]]:
@@ -42,23 +48,32 @@ def scenario_files(folder: Path) -> Iterator[tuple[str, Path]]:
             yield path.relative_to(folder).as_posix(), path
 
 
-def model_files(model: str) -> tuple[str, dict[str, bytes]]:
-    """The zoo model's name and the files an app loads it from (CONTRACT §1):
-    ``<name>.onnx`` and its card as ``<name>.json``."""
-    from simulator.zoo.card import CARD_SUFFIX  # heavy imports only where models move
+def model_files(model: str, sizes: tuple[int, ...] = ()) -> tuple[str, dict[str, bytes]]:
+    """The zoo model's name and the files an app loads it from (CONTRACT §1): ``<name>.onnx``
+    and its card as ``<name>.json``, the card's ``flops``/``activation_mb`` tables completed
+    for the default input size and ``sizes``, with ``weights_bytes`` and ``parameters`` (the
+    app copies them into its report)."""
+    from simulator.zoo.card import card_to_dict  # heavy imports only where models move
     from simulator.zoo.registry import resolve_model
 
     resolved = resolve_model(model)
     name = resolved.card.name
-    card = resolved.path.with_name(resolved.path.stem + CARD_SUFFIX)
-    files = {f"{name}.onnx": resolved.path.read_bytes()}
-    if card.is_file():
-        files[f"{name}.json"] = card.read_bytes()
-    return name, files
+    check_name(name, f"model {model}")
+    card = card_to_dict(resolved.card)
+    for size in {resolved.card.input.default_size, *sizes}:
+        problem = resolved.card.input.size_problem(size)
+        if problem:
+            raise InputError("--input-size", f"{problem} (model {name})")
+        card["flops"][str(size)] = resolved.flops(size)
+        card["activation_mb"][str(size)] = resolved.activation_mb(size)
+    card["weights_bytes"] = resolved.weights_bytes()
+    card["parameters"] = resolved.parameters
+    return name, {f"{name}.onnx": resolved.path.read_bytes(),
+                  f"{name}.json": (json.dumps(card, indent=2) + "\n").encode("utf-8")}
 
 
 def push_run_files(driver: Any, root: str, scenario_dir: Path, scenario_name: str,
-                   model: str) -> str:
+                   model: str, sizes: tuple[int, ...] = ()) -> str:
     """Push the scenario to ``<root>/<scenario>/`` and the model to ``<root>/models/`` with
     Appium's ``push_file`` (CONTRACT §1); return the model name."""
     def push(remote: str, data: bytes) -> None:
@@ -66,7 +81,7 @@ def push_run_files(driver: Any, root: str, scenario_dir: Path, scenario_name: st
 
     for rel, path in scenario_files(scenario_dir):
         push(f"{root}/{scenario_name}/{rel}", path.read_bytes())
-    name, files = model_files(model)
+    name, files = model_files(model, sizes)
     for filename, data in files.items():
         push(f"{root}/models/{filename}", data)
     return name

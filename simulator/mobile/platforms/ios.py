@@ -61,7 +61,8 @@ class IosPlatform(Platform):
         return f"@{self.bundle_id}:documents/arsim"
 
     def prepare(self, driver: Any, scenario_dir: Path, scenario_name: str, model: str) -> str:
-        name = push_run_files(driver, self._documents(), scenario_dir, scenario_name, model)
+        name = push_run_files(driver, self._documents(), scenario_dir, scenario_name, model,
+                              self.options.sizes)
         driver.get_log("syslog")  # only lines of this run from here on
         driver.get_log("crashlog")
         return name

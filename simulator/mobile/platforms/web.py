@@ -91,7 +91,7 @@ class WebPlatform(Platform):
         shutil.rmtree(root, ignore_errors=True)
         self.server = WebTargetServer(root).start()
         self.server.add_scenario(scenario_dir)
-        name = self.server.add_model(model)
+        name = self.server.add_model(model, sizes=self.options.sizes)
         if self.options.cpu_throttle is not None:
             self._cdp(driver, "Emulation.setCPUThrottlingRate",
                       {"rate": float(self.options.cpu_throttle)})
@@ -104,6 +104,8 @@ class WebPlatform(Platform):
             query["arsim.record"] = True
         if self.options.max_frames is not None:
             query["arsim.max_frames"] = self.options.max_frames
+        if self.options.budgets:
+            query["arsim.budgets"] = json.dumps(self.options.budgets, separators=(",", ":"))
         self.run_id = params.run_id
         driver.get(self.server.page_url(query))
 
