@@ -43,9 +43,10 @@ run: setup
 test: setup-train mobile-setup
 	$(PY) -m pytest
 
-bench: setup
+bench: setup mobile-setup
 	$(PY) bench/run_bench.py --out bench/results.json
 	$(ARSIM) sweep --out bench
+	$(PY) bench/mobile_calibration.py --out bench
 
 lint: setup
 	$(VENV)/bin/ruff check .

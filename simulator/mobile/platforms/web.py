@@ -121,8 +121,9 @@ class WebPlatform(Platform):
         return lines
 
     def check_alive(self, driver: Any) -> None:
+        # answered by the browser process, so polling it costs the page's main thread nothing
         with _tab_guard():
-            driver.execute_script("return 1")
+            self._cdp(driver, "Target.getTargetInfo")
 
     def sample(self, driver: Any) -> dict | None:
         with _tab_guard():
