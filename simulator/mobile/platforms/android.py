@@ -72,6 +72,7 @@ def death_reason(log: list[str], package: str) -> DeviceDied:
 class AndroidPlatform(Platform):
     name = "android"
     target = "android"
+    os_name = "Android"
 
     def __init__(self, options, work_dir: Path) -> None:
         super().__init__(options, work_dir)
@@ -127,8 +128,3 @@ class AndroidPlatform(Platform):
 
     def stop(self, driver: Any) -> None:
         driver.terminate_app(self.package)
-
-    def device_defaults(self, caps: dict[str, Any]) -> dict[str, Any]:
-        version = caps.get("appium:platformVersion")
-        return {"name": str(caps.get("appium:deviceName") or "Android device"),
-                "os": f"Android {version}" if version else "Android"}

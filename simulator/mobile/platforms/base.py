@@ -110,6 +110,7 @@ class Platform:
 
     name = "?"
     target = "?"  # report "target"
+    os_name: str | None = None  # "Android", "iOS": device.os of reports the harness writes
 
     def __init__(self, options: PlatformOptions, work_dir: Path) -> None:
         self.options = options
@@ -153,4 +154,7 @@ class Platform:
 
     def device_defaults(self, caps: dict[str, Any]) -> dict[str, Any]:
         """``device`` fields for a report the harness writes itself (the app died)."""
-        return {"name": str(caps.get("appium:deviceName") or self.name), "os": None}
+        version = caps.get("appium:platformVersion")
+        os_text = f"{self.os_name} {version}" if self.os_name and version else self.os_name
+        return {"name": str(caps.get("appium:deviceName") or f"{self.os_name or self.name} device"),
+                "os": os_text}

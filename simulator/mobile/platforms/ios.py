@@ -43,6 +43,7 @@ def crash_reason(crash_logs: list[str]) -> DeviceDied:
 class IosPlatform(Platform):
     name = "ios"
     target = "ios"
+    os_name = "iOS"
 
     def __init__(self, options, work_dir: Path) -> None:
         super().__init__(options, work_dir)
@@ -85,8 +86,3 @@ class IosPlatform(Platform):
 
     def stop(self, driver: Any) -> None:
         driver.terminate_app(self.bundle_id)
-
-    def device_defaults(self, caps: dict[str, Any]) -> dict[str, Any]:
-        version = caps.get("appium:platformVersion")
-        return {"name": str(caps.get("appium:deviceName") or "iOS device"),
-                "os": f"iOS {version}" if version else "iOS"}
