@@ -168,3 +168,13 @@ def test_web_target_timeout(appium, tmp_path, capsys):
     report = json.loads((tmp_path / "report.json").read_text())
     assert report["incomplete_reason"].startswith("timeout: no report after 2 s")
     assert schema_errors(report) == []
+
+
+@pytest.mark.browser
+def test_web_target_reports_an_app_error(appium, tmp_path):
+    # headless Chromium here has no GPU adapter: the page says so with ARSIM error, no report
+    result = run_device(_web(appium, tmp_path, backend="webgpu"))
+    assert not result.complete
+    reason = result.report["incomplete_reason"]
+    assert reason.startswith("app error: ") and "webgpu" in reason
+    assert not (tmp_path / "web" / "arsim" / "runs" / "e2e" / "report.json").exists()

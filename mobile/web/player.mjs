@@ -14,7 +14,12 @@ const KNOWN_PARAMS = new Set([
   "arsim.realtime", "arsim.warmup_frames", "arsim.base", "arsim.device", "arsim.record",
   "arsim.max_frames", "arsim.budgets",
 ]);
-const BACKENDS = { wasm: "wasm", cpu: "wasm" }; // requested name -> what runs (report `backend`)
+// requested name -> the onnxruntime-web execution provider that runs it (report `backend`)
+// (no webgl: onnxruntime-web's deprecated WebGL provider rejects the zoo's models: int64
+// shape tensors, symbolic input sizes)
+const BACKENDS = { wasm: "wasm", cpu: "wasm", webgpu: "webgpu" };
+// the smallest onnxruntime-web bundle that has each provider
+const ORT_BUNDLES = { wasm: "ort.wasm.min.mjs", webgpu: "ort.webgpu.min.mjs" };
 const DISPLAY_RATES = [24, 30, 48, 50, 60, 72, 75, 90, 100, 120, 144, 165, 240];
 const PRELOAD_LIMIT_BYTES = 512 * 1024 * 1024; // decoded frames held at most; else decode on arrival
 const RECORD_WIDTH = 320;
@@ -101,7 +106,7 @@ export function parseParams(search, origin) {
     budgets: get("arsim.budgets") === null ? null : parseBudgets(get("arsim.budgets")),
     base: (get("arsim.base") ?? origin).replace(/\/+$/, ""),
   };
-  if (!(params.backend in BACKENDS)) fail(`arsim.backend: '${params.backend}' is not supported on the web target (wasm, cpu)`);
+  if (!(params.backend in BACKENDS)) fail(`arsim.backend: '${params.backend}' is not supported on the web target (wasm, cpu, webgpu)`);
   if (!/^.{1,64}$/.test(params.device)) fail("arsim.device: expected 1-64 characters");
   if (!/^https?:\/\/[^/?#]+$/.test(params.base)) fail(`arsim.base: expected http(s)://host[:port], got '${params.base}'`);
   return params;
@@ -298,9 +303,11 @@ async function load(params) {
   };
 
   show(`loading ${params.model}`);
+  const provider = BACKENDS[params.backend];
+  if (provider === "webgpu" && !navigator.gpu) fail("arsim.backend: webgpu is not available in this browser (no navigator.gpu)");
   let ort;
   try {
-    ort = await import(`${params.base}/ort/ort.wasm.min.mjs`);
+    ort = await import(`${params.base}/ort/${ORT_BUNDLES[provider]}`);
   } catch (err) {
     fail(`cannot load onnxruntime-web from ${params.base}/ort/ (${err.message}); run make mobile-setup`);
   }
@@ -312,7 +319,7 @@ async function load(params) {
   let session;
   try {
     session = await ort.InferenceSession.create(modelBytes, {
-      executionProviders: [BACKENDS[params.backend]],
+      executionProviders: [provider],
       graphOptimizationLevel: "all",
     });
   } catch (err) {
