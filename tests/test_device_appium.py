@@ -94,7 +94,8 @@ def _web(appium, out: Path, **kw) -> DeviceRunRequest:
 @pytest.mark.browser
 def test_web_target_end_to_end(appium, tmp_path, capsys):
     seen = []
-    result = run_device(_web(appium, tmp_path / "web"), progress=lambda d, t: seen.append((d, t)))
+    result = run_device(_web(appium, tmp_path / "web", record=True),
+                        progress=lambda d, t: seen.append((d, t)))
     report = result.report
     assert result.complete, report.get("incomplete_reason")
     assert schema_errors(json.loads(result.path.read_text())) == []
@@ -110,6 +111,9 @@ def test_web_target_end_to_end(appium, tmp_path, capsys):
     span = frames[-1]["t_capture"] - frames[0]["t_capture"]
     assert report["metrics"]["display_fps"] == pytest.approx(len(display) / span, rel=0.25)
     assert report["harness"]["samples"] and report["harness"]["samples"][0]["js_heap_mb"] > 0
+    # --record: the harness measured flicker on the displayed pictures with the simulator's metric
+    flicker = report["metrics"]["flicker"]
+    assert flicker["recorded_pictures"] == len(display) and 0 < flicker["warp_error"] < 0.05
     # side by side with the simulator's prediction for the same scenario
     sim = run_scenario(ORBIT, RunSettings(device="web-chromium", backend="wasm",
                                           timing_only=True), tmp_path / "sim")
