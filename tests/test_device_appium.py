@@ -7,6 +7,8 @@ from __future__ import annotations
 import json
 import os
 import signal
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -111,6 +113,7 @@ def test_web_target_end_to_end(appium, tmp_path, capsys):
     span = frames[-1]["t_capture"] - frames[0]["t_capture"]
     assert report["metrics"]["display_fps"] == pytest.approx(len(display) / span, rel=0.25)
     assert report["harness"]["samples"] and report["harness"]["samples"][0]["js_heap_mb"] > 0
+    assert all((tmp_path / "web" / name).is_file() for name in ("report.html", "junit.xml"))
     # --record: the harness measured flicker on the displayed pictures with the simulator's metric
     flicker = report["metrics"]["flicker"]
     assert flicker["recorded_pictures"] == len(display) and 0 < flicker["warp_error"] < 0.05
@@ -182,3 +185,24 @@ def test_web_target_reports_an_app_error(appium, tmp_path):
     reason = result.report["incomplete_reason"]
     assert reason.startswith("app error: ") and "webgpu" in reason
     assert not (tmp_path / "web" / "arsim" / "runs" / "e2e" / "report.json").exists()
+
+
+@pytest.mark.browser
+def test_web_target_real_sigint_writes_incomplete_report(appium, tmp_path):
+    _needs(CHROMIUM, CHROMEDRIVER)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "simulator", "device", "run", str(ORBIT), "--platform", "web",
+         "--server", appium.url, "--out", str(tmp_path)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert proc.stderr is not None
+    line = proc.stderr.readline()  # progress lines start once the page plays
+    assert line.startswith("web playback:"), line
+    os.kill(proc.pid, signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert "Traceback" not in err and "interrupted" in err
+    report = json.loads((tmp_path / "report.json").read_text())
+    assert report["complete"] is False and report["incomplete_reason"] == "interrupted"
+    assert report["progress"]["frames_done"] > 0
+    junit = (tmp_path / "junit.xml").read_text()
+    assert "incomplete report: interrupted" in junit

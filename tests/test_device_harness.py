@@ -187,6 +187,9 @@ def test_phone_dies_mid_run(platform, behaviour, reason, scenario, tmp_path):
     report = json.loads(result.path.read_text())
     assert not result.complete and report["complete"] is False
     assert report["incomplete_reason"] == reason
+    junit = (result.path.parent / "junit.xml").read_text()
+    assert f"incomplete report: {reason}" in junit
+    assert "Incomplete report" in (result.path.parent / "report.html").read_text()
     assert report["progress"]["frames_done"] == 3 and report["progress"]["frames_total"] == 6
     assert schema_errors(report) == []
     assert report["metrics"]["display_fps"] is None  # not measured, never 0

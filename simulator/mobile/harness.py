@@ -202,6 +202,16 @@ class _Run:
         return report
 
 
+def write_reports(report: dict, out: Path) -> None:
+    """``report.json``, ``report.html`` and ``junit.xml``, as ``arsim run`` writes them."""
+    from simulator.report.html import write_html
+    from simulator.report.junit import write_junit
+
+    write_json(report, out / "report.json")
+    write_html(report, out / "report.html")
+    write_junit(report, out / "junit.xml")
+
+
 def _handle(run: _Run, message: str, on_event: Callable[[Event, Any], None] | None,
             driver: Any, progress: Callable[[int, int], None] | None) -> None:
     run.log.append(message)
@@ -262,7 +272,7 @@ def run_device(
             if server is not None:
                 server.stop()
         path = request.out / "report.json"
-        write_json(report, path)
+        write_reports(report, request.out)
         return DeviceRunResult(report=report, path=path, complete=bool(report["complete"]),
                                log=run.log)
 
@@ -302,8 +312,7 @@ def _drive(run: _Run, driver: Any, progress, on_event) -> dict:
     except WebDriverException as err:  # the session or the server went away mid-run
         return run.incomplete(f"session lost: {_first_line(err)}")
     except KeyboardInterrupt:
-        report = run.incomplete("interrupted")
-        write_json(report, request.out / "report.json")
+        write_reports(run.incomplete("interrupted"), request.out)
         raise
     if run.watch.error is not None:
         return run.incomplete(f"app error: {run.watch.error}")
