@@ -103,20 +103,20 @@ def appium_session(url: str, caps: Mapping[str, Any]) -> Any:
 
 def _budgets(device: str | None, expect: Mapping[str, float]) -> tuple[dict, Any]:
     from simulator.device.profile import load_profile
-    from simulator.metrics.verdict import DEFAULT_BUDGETS, budgets_for
+    from simulator.metrics.verdict import budgets_for
 
-    if device is None:
+    profile = None
+    if device is not None:
+        with contextlib.suppress(InputError):  # else a vendor model string (CONTRACT §4)
+            profile = load_profile(device)
+    if profile is None:  # no memory budget without a profile's RAM
         return budgets_for(0.0, expect) | {"max_memory_mb": None}, None
-    try:
-        profile = load_profile(device)
-    except InputError:
-        return {**DEFAULT_BUDGETS, **expect}, None  # a vendor model string, not a profile
     budget_mb = profile.memory.budget_fraction * profile.hardware.ram_mb
     return budgets_for(budget_mb, expect), profile
 
 
 class _Run:
-    """One device run's state; :meth:`report` writes whatever it has."""
+    """One device run's state, and the report the harness writes from it when the app cannot."""
 
     def __init__(self, request: DeviceRunRequest, platform: Platform, scenario, budgets: dict,
                  profile, caps: dict, params: LaunchParams) -> None:
@@ -134,7 +134,8 @@ class _Run:
         caps = {k: v for k, v in self.caps.items() if "key" not in k.lower()
                 and "password" not in k.lower() and "token" not in k.lower()}
         return {"platform": self.request.platform, "server": self.request.server,
-                "capabilities": caps, "cpu_throttle": self.request.cpu_throttle,
+                "profile": self.profile.id if self.profile else None, "capabilities": caps,
+                "cpu_throttle": self.request.cpu_throttle,
                 "timeout_s": self.request.timeout_s, "wall_s": round(self.elapsed(), 3),
                 "samples": self.samples, "log_tail": self.log[-20:]}
 
@@ -165,7 +166,7 @@ class _Run:
                          "frames": scenario.frame_count, "duration_s": scenario.duration_s,
                          "fps": scenario.fps, "width": scenario.camera.width,
                          "height": scenario.camera.height},
-            "device": device, "backend": self.request.backend or "default",
+            "device": device, "backend": self.request.backend or self.platform.default_backend,
             "model": model, "input_size": size,
             "budgets": self.budgets, "metrics": metrics, "oom_events": oom_events,
             "verdict": evaluate(metrics, self.budgets, len(oom_events)),

@@ -111,6 +111,7 @@ class Platform:
     name = "?"
     target = "?"  # report "target"
     os_name: str | None = None  # "Android", "iOS": device.os of reports the harness writes
+    default_backend = "app default"  # report "backend" when --backend was not given
 
     def __init__(self, options: PlatformOptions, work_dir: Path) -> None:
         self.options = options

@@ -57,6 +57,7 @@ def _tab_guard() -> Iterator[None]:
 class WebPlatform(Platform):
     name = "web"
     target = "web"
+    default_backend = "wasm"
 
     def __init__(self, options, work_dir: Path) -> None:
         super().__init__(options, work_dir)
