@@ -6,7 +6,6 @@ Usage: ``python -m simulator.scenario.samples [--out scenarios]``.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 from collections.abc import Sequence
@@ -20,7 +19,7 @@ from simulator.scenario.synth import synthesize
 @dataclass(frozen=True)
 class Sample:
     """One bundled scenario: its folder name and how it is synthesised; ``events`` replace
-    the preset's events (``description`` is then appended to the synthesised one)."""
+    the preset's events and ``description`` is appended to the synthesised one."""
 
     name: str
     preset: str
@@ -62,13 +61,9 @@ def regenerate(out_root: Path, samples: Sequence[Sample] = SAMPLES, quiet: bool 
             duration_s=sample.duration_s,
             progress=report,
             name=sample.name,
+            events=sample.events,
+            note=sample.description,
         )
-        if sample.events is not None:
-            path = out_root / sample.name / "scenario.json"
-            data = json.loads(path.read_text())
-            data["events"] = [dict(e) for e in sample.events]
-            data["description"] = data.get("description", "") + sample.description
-            path.write_text(json.dumps(data, indent=2) + "\n")
         if not quiet:
             elapsed = time.perf_counter() - started
             print(f"  ({elapsed:.1f} s)", file=sys.stderr, flush=True)

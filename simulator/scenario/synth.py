@@ -11,7 +11,7 @@ Camera poses follow the ARKit convention of :mod:`simulator.types`, so
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from functools import cached_property
 from pathlib import Path
@@ -811,12 +811,15 @@ def synthesize(
     name: str | None = None,
     video: str = "video.mp4",
     supersample: float = 1.5,
+    events: Sequence[Mapping[str, Any]] | None = None,
+    note: str = "",
 ) -> Path:
     """Render a synthetic scenario of ``preset`` into ``out_dir`` and return its path.
 
     Deterministic for a seed. Frames arrive at ``fps`` with sub-millisecond jitter; poses are
     sampled at 60 Hz from the same path, so a reader interpolates between them.
-    ``progress(done, total)`` is called after each frame.
+    ``progress(done, total)`` is called after each frame. ``events`` replace the preset's
+    events; ``note`` is appended to the description.
     """
     spec = PRESETS.get(preset)
     duration = float(duration_s if duration_s is not None else spec.duration_s if spec else 0)
@@ -850,7 +853,7 @@ def synthesize(
     return write_scenario(
         Path(out_dir),
         name=name or f"{preset}-seed{seed}",
-        description=f"Synthetic ({preset}, seed {seed}): {spec.description}",
+        description=f"Synthetic ({preset}, seed {seed}): {spec.description}{note}",
         fps=fps,
         camera=camera,
         frames=frames(),
@@ -858,7 +861,8 @@ def synthesize(
         tracking=[rig.tracking_at(float(t)) for t in frame_times],
         pose_rows=(pose_times, positions, quats),
         anchors=_anchors(rng, spec),
-        events=_events(duration) if spec.with_events else (),
+        events=(events if events is not None
+                else _events(duration) if spec.with_events else ()),
         source={"device": "synthetic", "app": "arsim scenario synth"},
         video=video,
     )
