@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import http.server
 import json
-import os
 import re
 import shutil
 import sys
@@ -34,6 +33,7 @@ import numpy as np
 from simulator.errors import InputError
 from simulator.metrics.flicker import FlickerMeter
 from simulator.mobile.contract import check_name
+from simulator.report.json_report import write_atomic
 from simulator.scenario.load import load_scenario
 
 _REPO = Path(__file__).resolve().parents[2]
@@ -197,7 +197,7 @@ class WebTargetServer:
         folder = self.arsim_dir / "models"
         folder.mkdir(parents=True, exist_ok=True)
         for filename, data in files.items():
-            _atomic_write(folder / filename, data)
+            write_atomic(folder / filename, data)
         return name
 
     def page_url(self, params: Mapping[str, str | int | bool]) -> str:
@@ -255,7 +255,7 @@ class WebTargetServer:
                 return 400, f"expected a JPEG of at most {MAX_PICTURE_BYTES} bytes"
             target = folder / "display" / f"{int(picture)}.jpg"
         target.parent.mkdir(parents=True, exist_ok=True)
-        _atomic_write(target, body)
+        write_atomic(target, body)
         return 201, str(target.relative_to(self.root))
 
 
@@ -317,18 +317,6 @@ def _split_path(url_path: str) -> list[str]:
         if part in ("", ".", "..") or "\\" in part or "\x00" in part:
             raise ValueError("bad path segment")
     return parts
-
-
-def _atomic_write(path: Path, data: bytes) -> None:
-    """Write via a temporary file in the same folder and rename it over ``path``."""
-    fd, temp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(temp, path)
-    except BaseException:
-        Path(temp).unlink(missing_ok=True)
-        raise
 
 
 def _read_rgb(path: Path) -> np.ndarray:
