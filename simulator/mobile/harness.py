@@ -283,7 +283,7 @@ def _drive(run: _Run, driver: Any, progress, on_event) -> dict:
 
     request, platform = run.request, run.platform
     try:
-        model_name = platform.prepare(driver, run.scenario.root, run.scenario.name, request.model)
+        model_name = platform.prepare(driver, run.scenario, request.model)
         if model_name != run.params.model:
             run.params = LaunchParams(**{**run.params.__dict__, "model": model_name})
         platform.launch(driver, run.params)

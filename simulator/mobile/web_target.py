@@ -13,6 +13,7 @@ A scenario bundle is the scenario with its frames re-encoded as JPEG, ``frames/N
 
 from __future__ import annotations
 
+import contextlib
 import http.server
 import json
 import re
@@ -35,6 +36,7 @@ from simulator.metrics.flicker import FlickerMeter
 from simulator.mobile.contract import check_name
 from simulator.report.json_report import write_atomic
 from simulator.scenario.load import load_scenario
+from simulator.scenario.model import Scenario
 
 _REPO = Path(__file__).resolve().parents[2]
 PAGE_DIR = _REPO / "mobile" / "web"
@@ -145,10 +147,11 @@ class WebTargetServer:
 
     # --- content ------------------------------------------------------------------
 
-    def add_scenario(self, scenario_dir: Path, *, progress: Progress | None = None) -> str:
-        """Validate the scenario (folder or .zip) and write its web bundle to
-        ``arsim/<name>/``; returns the scenario name."""
-        with load_scenario(scenario_dir) as scenario:
+    def add_scenario(self, source: Scenario | Path, *, progress: Progress | None = None) -> str:
+        """Write the web bundle of a loaded scenario, or of one loaded (and validated) here
+        from a folder or .zip, to ``arsim/<name>/``; returns the scenario name."""
+        loaded = source if isinstance(source, Scenario) else None
+        with contextlib.nullcontext(loaded) if loaded else load_scenario(source) as scenario:
             name = scenario.name
             if name in _RESERVED:
                 raise InputError(scenario.source_path, f"scenario name {name!r} is reserved "

@@ -20,6 +20,7 @@ from simulator.mobile.platforms.base import (
     decode_pulled,
     push_run_files,
 )
+from simulator.scenario.model import Scenario
 
 DEFAULT_PACKAGE = "dev.arsim.bench"
 DEFAULT_ACTIVITY = ".PlaybackActivity"
@@ -94,8 +95,8 @@ class AndroidPlatform(Platform):
     def _files_dir(self) -> str:
         return f"/sdcard/Android/data/{self.package}/files/arsim"
 
-    def prepare(self, driver: Any, scenario_dir: Path, scenario_name: str, model: str) -> str:
-        name = push_run_files(driver, self._files_dir(), scenario_dir, scenario_name, model,
+    def prepare(self, driver: Any, scenario: Scenario, model: str) -> str:
+        name = push_run_files(driver, self._files_dir(), scenario, model,
                               self.options.sizes)
         driver.get_log("logcat")  # drop what came before the run: only new lines from here
         return name

@@ -11,6 +11,7 @@ from typing import Any
 
 from simulator.errors import InputError
 from simulator.mobile.contract import LaunchParams, check_name
+from simulator.scenario.model import Scenario
 
 MAX_REPORT_BYTES = 64 * 1024 * 1024
 
@@ -72,15 +73,15 @@ def model_files(model: str, sizes: tuple[int, ...] = ()) -> tuple[str, dict[str,
                   f"{name}.json": (json.dumps(card, indent=2) + "\n").encode("utf-8")}
 
 
-def push_run_files(driver: Any, root: str, scenario_dir: Path, scenario_name: str,
-                   model: str, sizes: tuple[int, ...] = ()) -> str:
+def push_run_files(driver: Any, root: str, scenario: Scenario, model: str,
+                   sizes: tuple[int, ...] = ()) -> str:
     """Push the scenario to ``<root>/<scenario>/`` and the model to ``<root>/models/`` with
     Appium's ``push_file`` (CONTRACT §1); return the model name."""
     def push(remote: str, data: bytes) -> None:
         driver.push_file(remote, base64.b64encode(data).decode("ascii"))
 
-    for rel, path in scenario_files(scenario_dir):
-        push(f"{root}/{scenario_name}/{rel}", path.read_bytes())
+    for rel, path in scenario_files(scenario.root):
+        push(f"{root}/{scenario.name}/{rel}", path.read_bytes())
     name, files = model_files(model, sizes)
     for filename, data in files.items():
         push(f"{root}/models/{filename}", data)
@@ -121,7 +122,7 @@ class Platform:
         """The session capabilities: the platform's defaults under the user's ``caps``."""
         return caps
 
-    def prepare(self, driver: Any, scenario_dir: Path, scenario_name: str, model: str) -> str:
+    def prepare(self, driver: Any, scenario: Scenario, model: str) -> str:
         """Deliver scenario and model (CONTRACT §1); return the model name the app must load."""
         raise NotImplementedError
 

@@ -15,6 +15,7 @@ from typing import Any
 
 from simulator.mobile.contract import LaunchParams
 from simulator.mobile.platforms.base import DeviceDied, Platform, decode_pulled, push_run_files
+from simulator.scenario.model import Scenario
 
 DEFAULT_BUNDLE_ID = "dev.arsim.bench"
 APP_NOT_RUNNING = 1  # query_app_state, as on Android
@@ -61,8 +62,8 @@ class IosPlatform(Platform):
     def _documents(self) -> str:
         return f"@{self.bundle_id}:documents/arsim"
 
-    def prepare(self, driver: Any, scenario_dir: Path, scenario_name: str, model: str) -> str:
-        name = push_run_files(driver, self._documents(), scenario_dir, scenario_name, model,
+    def prepare(self, driver: Any, scenario: Scenario, model: str) -> str:
+        name = push_run_files(driver, self._documents(), scenario, model,
                               self.options.sizes)
         driver.get_log("syslog")  # only lines of this run from here on
         driver.get_log("crashlog")

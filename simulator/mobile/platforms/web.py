@@ -21,6 +21,7 @@ from typing import Any
 from simulator.errors import InputError
 from simulator.mobile.contract import LaunchParams
 from simulator.mobile.platforms.base import DeviceDied, Platform
+from simulator.scenario.model import Scenario
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMEDRIVER = "/usr/bin/chromedriver"
@@ -85,13 +86,13 @@ class WebPlatform(Platform):
         answer = driver.execute("arsimCdp", {"cmd": command, "params": params or {}})
         return answer.get("value") or {}
 
-    def prepare(self, driver: Any, scenario_dir: Path, scenario_name: str, model: str) -> str:
+    def prepare(self, driver: Any, scenario: Scenario, model: str) -> str:
         from simulator.mobile.web_target import WebTargetServer
 
         root = self.work_dir / "web"
         shutil.rmtree(root, ignore_errors=True)
         self.server = WebTargetServer(root).start()
-        self.server.add_scenario(scenario_dir)
+        self.server.add_scenario(scenario)
         name = self.server.add_model(model, sizes=self.options.sizes)
         if self.options.cpu_throttle is not None:
             self._cdp(driver, "Emulation.setCPUThrottlingRate",
