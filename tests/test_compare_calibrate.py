@@ -12,11 +12,11 @@ from simulator.compare import compare_reports, format_table, load_report, write_
 from simulator.device.calibrate import calibrate_profile
 from simulator.device.profile import PROFILES_DIR, load_profile
 from simulator.errors import InputError
+from simulator.mobile.contract import schema_errors
 from simulator.run import RunSettings, run_scenario
 from tests.scenario_fixtures import make_scenario
 
 ROOT = Path(__file__).resolve().parents[1]
-SCHEMA_PATH = ROOT / "mobile" / "report.schema.json"
 VECTOR_PATH = ROOT / "mobile" / "test-vectors" / "minimal-device-report.json"
 
 
@@ -80,62 +80,13 @@ def test_compare_refuses_bad_reports(two_devices, tmp_path):
         compare_reports([two_devices[0]])
 
 
-# --- a small JSON Schema (2020-12 subset) checker: jsonschema is not a dependency ---------
-
-_TYPES = {"object": dict, "array": list, "string": str, "boolean": bool, "null": type(None)}
-
-
-def _is_type(value, name: str) -> bool:
-    if name in ("number", "integer"):
-        ok = isinstance(value, int | float) and not isinstance(value, bool)
-        return ok and (name == "number" or float(value).is_integer())
-    return isinstance(value, _TYPES[name])
-
-
-def schema_errors(value, schema: dict, root: dict, where: str = "$") -> list[str]:
-    if "$ref" in schema:
-        schema = root["$defs"][schema["$ref"].rsplit("/", 1)[1]]
-    errors = []
-    types = schema.get("type")
-    if types is not None:
-        names = [types] if isinstance(types, str) else types
-        if not any(_is_type(value, n) for n in names):
-            return [f"{where}: expected {names}, got {value!r}"]
-    if "const" in schema and value != schema["const"]:
-        errors.append(f"{where}: expected {schema['const']!r}")
-    if "enum" in schema and value not in schema["enum"]:
-        errors.append(f"{where}: not in {schema['enum']}")
-    if "minimum" in schema and _is_type(value, "number") and value < schema["minimum"]:
-        errors.append(f"{where}: below {schema['minimum']}")
-    if isinstance(value, dict):
-        errors += [f"{where}.{k}: required" for k in schema.get("required", []) if k not in value]
-        for key, sub in schema.get("properties", {}).items():
-            if key in value:
-                errors += schema_errors(value[key], sub, root, f"{where}.{key}")
-    if isinstance(value, list) and "items" in schema:
-        for i, item in enumerate(value):
-            errors += schema_errors(item, schema["items"], root, f"{where}[{i}]")
-    return errors
-
-
-def _validate(report: dict) -> list[str]:
-    schema = json.loads(SCHEMA_PATH.read_text())
-    try:
-        import jsonschema
-    except ImportError:
-        return schema_errors(report, schema, schema)
-    validator = jsonschema.Draft202012Validator(schema)
-    own = schema_errors(report, schema, schema)
-    return [e.message for e in validator.iter_errors(report)] + own
-
-
 def test_device_test_vector_matches_schema_and_loads(two_devices, tmp_path):
     vector = json.loads(VECTOR_PATH.read_text())
     assert vector["target"] in ("android", "ios", "web")
-    assert _validate(vector) == []
-    assert _validate(json.loads(two_devices[0].read_text())) == []  # simulator reports too
+    assert schema_errors(vector) == []
+    assert schema_errors(json.loads(two_devices[0].read_text())) == []  # simulator reports too
     broken = {**vector, "metrics": {**vector["metrics"], "display_fps": "fast"}}
-    assert _validate(broken)
+    assert schema_errors(broken)
     # a device report and a simulator report of the same scenario compare side by side
     device = {**vector, "scenario": {**vector["scenario"], "name": "tiny"}}
     path = tmp_path / "device.json"
