@@ -99,16 +99,13 @@ class RunWatch:
 
     total: int | None = None
     done_frames: int = 0
-    started: bool = False
     oom_events: list[dict] = field(default_factory=list)
     report_location: str | None = None
     error: str | None = None
-    lines: int = 0
 
     def feed(self, event: Event) -> None:
-        self.lines += 1
         if event.kind == "start":
-            self.started, self.total = True, event.values[1]
+            self.total = event.values[1]
         elif event.kind == "progress":
             self.done_frames, self.total = event.values
         elif event.kind == "oom":

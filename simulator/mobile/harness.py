@@ -17,8 +17,9 @@ from __future__ import annotations
 import contextlib
 import datetime as _dt
 import time
+from collections import deque
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -69,7 +70,6 @@ class DeviceRunResult:
     report: dict
     path: Path
     complete: bool
-    log: list[str] = field(default_factory=list)
 
 
 def read_caps(path: Path | None) -> dict[str, Any]:
@@ -123,7 +123,7 @@ class _Run:
         self.request, self.platform, self.scenario = request, platform, scenario
         self.budgets, self.profile, self.caps, self.params = budgets, profile, caps, params
         self.watch = RunWatch()
-        self.log: list[str] = []
+        self.log_tail: deque[str] = deque(maxlen=20)  # the last log lines, for the report
         self.samples: list[dict] = []
         self.started = time.monotonic()
 
@@ -137,7 +137,7 @@ class _Run:
                 "profile": self.profile.id if self.profile else None, "capabilities": caps,
                 "cpu_throttle": self.request.cpu_throttle,
                 "timeout_s": self.request.timeout_s, "wall_s": round(self.elapsed(), 3),
-                "samples": self.samples, "log_tail": self.log[-20:]}
+                "samples": self.samples, "log_tail": list(self.log_tail)}
 
     def incomplete(self, reason: str, *, oom: bool = False) -> dict:
         """CONTRACT §5: the report the harness writes when the app could not."""
@@ -215,7 +215,7 @@ def write_reports(report: dict, out: Path) -> None:
 
 def _handle(run: _Run, message: str, on_event: Callable[[Event, Any], None] | None,
             driver: Any, progress: Callable[[int, int], None] | None) -> None:
-    run.log.append(message)
+    run.log_tail.append(message)
     event = parse_line(message)
     if event is None:
         return
@@ -274,8 +274,7 @@ def run_device(
                 server.stop()
         path = request.out / "report.json"
         write_reports(report, request.out)
-        return DeviceRunResult(report=report, path=path, complete=bool(report["complete"]),
-                               log=run.log)
+        return DeviceRunResult(report=report, path=path, complete=bool(report["complete"]))
 
 
 def _drive(run: _Run, driver: Any, progress, on_event) -> dict:
