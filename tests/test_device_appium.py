@@ -195,7 +195,8 @@ def test_web_target_real_sigint_writes_incomplete_report(appium, tmp_path):
          "--server", appium.url, "--out", str(tmp_path)],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     assert proc.stderr is not None
-    line = proc.stderr.readline()  # progress lines start once the page plays
+    lines = iter(proc.stderr.readline, "")  # bundle progress first, then playback progress
+    line = next((text for text in lines if not text.startswith("web bundle")), "")
     assert line.startswith("web playback:"), line
     os.kill(proc.pid, signal.SIGINT)
     _, err = proc.communicate(timeout=60)

@@ -21,6 +21,7 @@ from typing import Any
 from simulator.errors import InputError
 from simulator.mobile.contract import LaunchParams
 from simulator.mobile.platforms.base import DeviceDied, Platform
+from simulator.progress import Progress
 from simulator.scenario.model import Scenario
 
 CHROMIUM = "/usr/bin/chromium"
@@ -92,7 +93,7 @@ class WebPlatform(Platform):
         root = self.work_dir / "web"
         shutil.rmtree(root, ignore_errors=True)
         self.server = WebTargetServer(root).start()
-        self.server.add_scenario(scenario)
+        self.server.add_scenario(scenario, progress=Progress("web bundle (JPEG frames)"))
         name = self.server.add_model(model, sizes=self.options.sizes)
         if self.options.cpu_throttle is not None:
             self._cdp(driver, "Emulation.setCPUThrottlingRate",
