@@ -20,9 +20,13 @@ from simulator.errors import InputError
 # already says it. Read when OpenCV first opens a video, so setting it after import works.
 os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
 
-FRAMES_DIR = "frames/"  # the `video` value naming a folder of PNGs
-_PNG_NAME = re.compile(r"\d{6}\.png")
+FRAMES_DIR = "frames/"  # the `video` value naming a folder of frame images
+# NNNNNN.png, or (format 1.1) NNNNNN.jpg / NNNNNN.jpeg: phone captures are JPEG
+_FRAME_NAME = re.compile(r"(\d{6})\.(png|jpg|jpeg)")
 _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+_JPEG_SOI = b"\xff\xd8"
+# JPEG start-of-frame markers (baseline, progressive, ...) that carry the image size
+_SOF_MARKERS = {0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF}
 
 
 def count_frames(path: Path, label: str | None = None) -> int:
@@ -48,7 +52,7 @@ def frame_size(path: Path, label: str | None = None) -> tuple[int, int]:
     if path.is_dir():
         sizes = {}
         for png in png_frames(path, label):
-            size = png_size(png, _inside(label, png.name))
+            size = image_size(png, _inside(label, png.name))
             sizes.setdefault(size, png)
             if len(sizes) > 1:
                 first = next(iter(sizes))
@@ -78,25 +82,80 @@ def iter_frames(path: Path, label: str | None = None) -> Iterator[np.ndarray]:
 
 
 def png_frames(folder: Path, label: str | None = None) -> list[Path]:
-    """The folder's ``000000.png, 000001.png, …`` in order; gaps and stray files are errors
-    (hidden files such as ``.DS_Store`` are ignored)."""
+    """The folder's ``000000.png, 000001.png, …`` (or ``.jpg``/``.jpeg``, one extension for
+    all) in order; gaps, mixed extensions, links and stray files are errors (hidden files
+    such as ``.DS_Store`` are ignored)."""
     label = label or str(folder)
     try:
         entries = [e for e in os.scandir(folder) if not e.name.startswith(".")]
     except OSError as exc:
         raise InputError(label, f"cannot list the folder: {exc.strerror or exc}") from None
     names = sorted(e.name for e in entries)
+    extensions = set()
     for entry in entries:
-        if not _PNG_NAME.fullmatch(entry.name) or not entry.is_file():
+        match = _FRAME_NAME.fullmatch(entry.name)
+        if not match or entry.is_symlink() or not entry.is_file(follow_symlinks=False):
             raise InputError(
-                _inside(label, entry.name), "unexpected entry (expected only files NNNNNN.png)"
+                _inside(label, entry.name),
+                "unexpected entry (expected only files NNNNNN.png or NNNNNN.jpg, no links)",
             )
+        extensions.add(match.group(2))
     if not names:
         raise InputError(label, "no frames (expected 000000.png, 000001.png, ...)")
+    if len(extensions) > 1:
+        raise InputError(label, f"frames mix extensions {', '.join(sorted(extensions))} "
+                         "(expected one for all frames)")
+    ext = extensions.pop()
     for index, name in enumerate(names):
-        if name != f"{index:06d}.png":
-            raise InputError(label, f"{index:06d}.png is missing (frames must have no gaps)")
+        if name != f"{index:06d}.{ext}":
+            raise InputError(label, f"{index:06d}.{ext} is missing (frames must have no gaps)")
     return [folder / name for name in names]
+
+
+def image_size(path: Path, label: str) -> tuple[int, int]:
+    """(width, height) of a PNG or JPEG file from its header, without decoding it."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(2)
+    except OSError as exc:
+        raise InputError(label, f"cannot read: {exc.strerror or exc}") from None
+    if head == _JPEG_SOI:
+        return jpeg_size(path, label)
+    return png_size(path, label)
+
+
+def jpeg_size(path: Path, label: str) -> tuple[int, int]:
+    """(width, height) from a JPEG's start-of-frame segment (EXIF orientation is not
+    applied: frame files are stored upright)."""
+    try:
+        with open(path, "rb") as f:
+            if f.read(2) != _JPEG_SOI:
+                raise InputError(label, "not a JPEG image")
+            while True:
+                byte = f.read(1)
+                while byte and byte != b"\xff":
+                    byte = f.read(1)
+                while byte == b"\xff":  # fill bytes
+                    byte = f.read(1)
+                if not byte:
+                    raise InputError(label, "JPEG ends before its size (no SOF segment)")
+                marker = byte[0]
+                if marker in (0xD8, 0x01) or 0xD0 <= marker <= 0xD7:
+                    continue  # markers without a length
+                length_bytes = f.read(2)
+                if len(length_bytes) < 2:
+                    raise InputError(label, "truncated JPEG")
+                length = int.from_bytes(length_bytes, "big")
+                if marker in _SOF_MARKERS:
+                    data = f.read(5)
+                    if len(data) < 5:
+                        raise InputError(label, "truncated JPEG")
+                    return int.from_bytes(data[3:5], "big"), int.from_bytes(data[1:3], "big")
+                if length < 2:
+                    raise InputError(label, "corrupt JPEG segment length")
+                f.seek(length - 2, os.SEEK_CUR)
+    except OSError as exc:
+        raise InputError(label, f"cannot read: {exc.strerror or exc}") from None
 
 
 def png_size(path: Path, label: str) -> tuple[int, int]:
@@ -116,9 +175,9 @@ def _decoded(path: Path, label: str) -> Iterator[tuple[str, np.ndarray]]:
     if path.is_dir():
         for png in png_frames(path, label):
             where = _inside(label, png.name)
-            image = cv2.imread(str(png), cv2.IMREAD_COLOR)
+            image = cv2.imread(str(png), cv2.IMREAD_COLOR | cv2.IMREAD_IGNORE_ORIENTATION)
             if image is None:
-                raise InputError(where, "cannot be decoded as a PNG image")
+                raise InputError(where, "cannot be decoded as an image")
             yield where, image
         return
     with _open_video(path, label) as capture:
@@ -137,8 +196,12 @@ def _inside(folder_label: str, name: str) -> str:
 
 @contextmanager
 def _open_video(path: Path, label: str) -> Iterator[cv2.VideoCapture]:
-    if not path.is_file():
+    if path.is_dir():
+        raise InputError(label, "is a folder, expected a video file")
+    if not path.exists():
         raise InputError(label, "video file not found")
+    if not path.is_file():
+        raise InputError(label, "not a regular file (a FIFO or device is refused as a video)")
     previous = cv2.utils.logging.getLogLevel()
     cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)  # no WARN on a bad file
     try:

@@ -20,8 +20,9 @@ from simulator.errors import InputError
 from simulator.types import Intrinsics
 
 FORMAT = "arsim-scenario/1"
+FORMAT_1_1 = "arsim-scenario/1.1"  # what importers write (distortion, JPEG frames, poses block)
 FRAMES_DIR = "frames/"
-TRACKING_STATES = ("tracking", "limited", "lost")
+TRACKING_STATES = ("tracking", "limited", "lost", "unavailable")
 _NAME_RE = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 _PNG_NAME_RE = re.compile(r"^\d{6}\.png$")
 # Decimal places in frames.csv / poses.txt: microseconds, and enough for the unit-norm check.
@@ -57,9 +58,9 @@ def write_scenario(
     are mappings with the JSON fields of the format.
     """
     out_dir = Path(out_dir)
-    times = _frame_times(frame_times, out_dir / "frames.csv")
+    times = rounded_frame_times(frame_times, out_dir / "frames.csv")
     _check_tracking(tracking, len(times), out_dir / "frames.csv")
-    pose_text = _poses_text(pose_rows, times, out_dir / "poses.txt")
+    pose_text = poses_text(pose_rows, times, out_dir / "poses.txt")
     meta = _metadata(
         out_dir / "scenario.json",
         name=name,
@@ -85,18 +86,18 @@ def write_scenario(
         f"{i},{t:.{_TIME_DECIMALS}f},{state}\n"
         for i, (t, state) in enumerate(zip(times, tracking, strict=True))
     )
-    _write_text(out_dir / "frames.csv", "index,timestamp,tracking\n" + rows)
-    _write_text(out_dir / "poses.txt", pose_text)
-    _write_text(out_dir / "scenario.json", json.dumps(meta, indent=2) + "\n")
+    write_text(out_dir / "frames.csv", "index,timestamp,tracking\n" + rows)
+    write_text(out_dir / "poses.txt", pose_text)
+    write_text(out_dir / "scenario.json", json.dumps(meta, indent=2) + "\n")
     return out_dir
 
 
-def _write_text(path: Path, text: str) -> None:
+def write_text(path: Path, text: str) -> None:
     with open(path, "w", encoding="utf-8", newline="\n") as handle:
         handle.write(text)
 
 
-def _frame_times(frame_times: Sequence[float] | np.ndarray, where: Path) -> np.ndarray:
+def rounded_frame_times(frame_times: Sequence[float] | np.ndarray, where: Path) -> np.ndarray:
     """Frame timestamps rounded as written, checked finite, >= 0 and strictly increasing."""
     times = np.round(np.asarray(frame_times, dtype=np.float64), _TIME_DECIMALS)
     if times.ndim != 1 or len(times) == 0:
@@ -119,7 +120,7 @@ def _check_tracking(tracking: Sequence[str], count: int, where: Path) -> None:
             )
 
 
-def _poses_text(pose_rows: PoseRows, frame_times: np.ndarray, where: Path) -> str:
+def poses_text(pose_rows: PoseRows, frame_times: np.ndarray, where: Path) -> str:
     """The TUM trajectory text; checks shapes, unit quaternions and frame coverage."""
     times, positions, quats = (np.asarray(part, dtype=np.float64) for part in pose_rows)
     times = np.round(times, _TIME_DECIMALS)
@@ -181,14 +182,7 @@ def _metadata(
         meta["description"] = description
     meta["video"] = video
     meta["fps"] = float(fps)
-    meta["camera"] = {
-        "width": int(camera.width),
-        "height": int(camera.height),
-        "fx": round(float(camera.fx), 6),
-        "fy": round(float(camera.fy), 6),
-        "cx": round(float(camera.cx), 6),
-        "cy": round(float(camera.cy), 6),
-    }
+    meta["camera"] = camera_json(camera)
     if source:
         meta["source"] = {key: str(value) for key, value in source.items()}
     if anchors:
@@ -198,6 +192,24 @@ def _metadata(
     if expect:
         meta["expect"] = {key: float(value) for key, value in expect.items()}
     return meta
+
+
+def camera_json(camera: Intrinsics) -> dict[str, Any]:
+    """``scenario.json``'s ``camera`` object (``distortion`` only when the camera has one)."""
+    out: dict[str, Any] = {
+        "width": int(camera.width),
+        "height": int(camera.height),
+        "fx": round(float(camera.fx), 6),
+        "fy": round(float(camera.fy), 6),
+        "cx": round(float(camera.cx), 6),
+        "cy": round(float(camera.cy), 6),
+    }
+    if camera.distortion is not None:
+        out["distortion"] = {
+            "model": camera.distortion.model,
+            "coeffs": [float(c) for c in camera.distortion.coeffs],
+        }
+    return out
 
 
 def _numbers(values: Iterable[float], decimals: int = _VALUE_DECIMALS) -> list[float]:
