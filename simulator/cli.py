@@ -115,8 +115,30 @@ def pipeline_from_args(args: argparse.Namespace):
 def _add_scenario(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("scenario", help="validate, describe or synthesise scenarios")
     s = p.add_subparsers(dest="action", required=True, parser_class=_Parser)
-    s.add_parser("validate", help="check every file and field").add_argument("path")
+    s.add_parser("validate", help="check every file and field; one line per problem"
+                 ).add_argument("path")
     s.add_parser("info", help="summary of a scenario").add_argument("path")
+    imp = s.add_parser("import", help="a recording from a capture app or dataset into a "
+                       "scenario (docs/recordings.md)")
+    imp.add_argument("src", help="the capture: a folder, a file (.r3d, .bag, .mp4 ...)")
+    imp.add_argument("out", help="the scenario folder to write (must not exist)")
+    imp.add_argument("--format", default="auto", help="auto (default) or a format name: "
+                     "arsim scenario import --list")
+    imp.add_argument("--name", help="scenario name (default: from the source's name)")
+    imp.add_argument("--fps", type=float, help="frame rate for sources without timestamps")
+    imp.add_argument("--up", help="the source world's up axis (+z, -y, ...); default: "
+                     "the format's own, or estimated from the cameras")
+    imp.add_argument("--scale", type=float, help="metres per source unit (makes non-metric "
+                     "poses metric)")
+    imp.add_argument("--undistort", action="store_true", help="undistort the frames "
+                     "(re-encodes them; the scenario then has no distortion)")
+    imp.add_argument("--image-topic", help="ROS bags: the image topic")
+    imp.add_argument("--pose-topic", help="ROS bags: the pose / odometry / tf topic")
+    imp.add_argument("--camera-frame", help="ROS bags with /tf: the camera's frame id")
+    imp.add_argument("--max-frames", type=int, help="keep only the first N frames")
+    imp.add_argument("--force", action="store_true", help="replace an existing OUT folder")
+    imp.add_argument("--quiet", action="store_true", help="no progress")
+    s.add_parser("formats", help="the capture formats scenario import reads")
     synth = s.add_parser("synth", help="render a synthetic scenario")
     synth.add_argument("out", help="output folder")
     synth.add_argument("--preset", default="orbit")
@@ -291,14 +313,73 @@ def _cmd_scenario(args: argparse.Namespace) -> int:
         )
         print(f"wrote {out}")
         return EXIT_OK
-    with load_scenario(args.path) as scenario:
-        if args.action == "validate":
-            print(f"{args.path}: valid arsim-scenario/1 ({scenario.frame_count} frames)")
-        else:
-            from simulator.scenario.summary import describe
+    if args.action == "import":
+        return _cmd_import(args)
+    if args.action == "formats":
+        from simulator.scenario.importers import importers
 
-            print(describe(scenario))
+        for importer in importers().values():
+            print(f"{importer.name:16} {importer.description}")
+        return EXIT_OK
+    if args.action == "validate":
+        return _cmd_validate(args.path)
+    with load_scenario(args.path) as scenario:
+        from simulator.scenario.summary import describe
+
+        print(describe(scenario))
     return EXIT_OK
+
+
+def _cmd_validate(path: str) -> int:
+    """Every problem on its own line (stderr, exit 2), else the summary and warnings."""
+    from simulator.scenario.load import validate_scenario
+
+    result = validate_scenario(path)
+    for problem in result.problems:
+        print(f"arsim: error: {problem}", file=sys.stderr)
+    if result.problems:
+        print(f"{path}: {len(result.problems)} problem(s)", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    scenario = result.scenario
+    assert scenario is not None
+    with scenario:
+        for warning in result.warnings:
+            print(f"warning: {warning}")
+        print(f"{path}: valid {scenario.format} ({scenario.frame_count} frames)")
+    return EXIT_OK
+
+
+def _cmd_import(args: argparse.Namespace) -> int:
+    from simulator.progress import Progress
+    from simulator.scenario.importers import ImportOptions, detect, import_recording
+    from simulator.scenario.load import validate_scenario
+
+    if args.fps is not None and not 1 <= args.fps <= 240:
+        raise InputError("--fps", f"expected a frame rate in 1-240, got {args.fps:g}")
+    if args.scale is not None and not args.scale > 0:
+        raise InputError("--scale", f"expected metres per unit > 0, got {args.scale:g}")
+    if args.max_frames is not None and args.max_frames < 2:
+        raise InputError("--max-frames", f"expected at least 2, got {args.max_frames}")
+    options = ImportOptions(
+        name=args.name, fps=args.fps, up=args.up, scale=args.scale, undistort=args.undistort,
+        image_topic=args.image_topic, pose_topic=args.pose_topic,
+        camera_frame=args.camera_frame, max_frames=args.max_frames,
+    )
+    fmt = args.format
+    if fmt == "auto":
+        fmt = detect(Path(args.src)).name
+        print(f"format: {fmt} (auto-detected)", file=sys.stderr)
+    out = import_recording(args.src, args.out, fmt, options,
+                           Progress(f"import {fmt}", enabled=not args.quiet), force=args.force)
+    result = validate_scenario(out)
+    for problem in result.problems:  # the writer's own output must load: say so if not
+        print(f"arsim: error: {problem}", file=sys.stderr)
+    if result.scenario is not None:
+        result.scenario.close()
+    for warning in result.warnings:
+        print(f"warning: {warning}")
+    print(f"wrote {out}")
+    return EXIT_BAD_INPUT if result.problems else EXIT_OK
 
 
 def _cmd_devices(args: argparse.Namespace) -> int:

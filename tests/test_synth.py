@@ -121,7 +121,8 @@ def test_loaded_poses_match_the_rendered_path(tmp_path: Path) -> None:
     rig = synth.PRESETS["pan-fast"].make_rig(rng, 1.0)
     with load_scenario(folder) as scenario:
         for t in scenario.frame_times[::7]:
-            eye, rot = rig.pose_at(float(t))
+            # session time + the clock offset = the time on the file's clock
+            eye, rot = rig.pose_at(float(t) + scenario.clock_offset_s)
             loaded = scenario.pose_at(float(t))
             assert np.allclose(loaded.t, eye, atol=1e-4)
             cos_angle = (np.trace(loaded.rotation().T @ rot) - 1) / 2

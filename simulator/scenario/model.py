@@ -1,4 +1,4 @@
-"""A loaded, validated scenario (format ``arsim-scenario/1``) and its parts."""
+"""A loaded, validated scenario (format ``arsim-scenario/1`` or ``/1.1``) and its parts."""
 
 from __future__ import annotations
 
@@ -45,10 +45,28 @@ class ScenarioEvent:
     factor: float | None = None
 
 
+@dataclass(frozen=True)
+class Discontinuity:
+    """A break in the recording that smoothing and reuse must not bridge: a pose ``jump``
+    (relocalisation), a pose ``gap`` (no samples for a while) or a frame ``gap`` (dropped
+    frames). ``frame`` is the first frame after it; ``t`` its time (session seconds)."""
+
+    t: float
+    frame: int
+    kind: str
+    detail: str
+
+
 @dataclass(frozen=True, eq=False)
 class Scenario:
     """A validated scenario. ``root`` is the folder holding its files (a temporary folder
-    for a ``.zip``, removed by ``close()``); ``source_path`` is what the user gave."""
+    for a ``.zip``, removed by ``close()``); ``source_path`` is what the user gave.
+
+    Times are session seconds: the file's clock minus ``clock_offset_s`` (the first frame's
+    timestamp), so the replay does not depend on the clock's origin. Positions are metres,
+    or metre-equivalents when the recording's scale is unknown but a scene depth is
+    (``scale_source`` says which; ``pose_scale`` None: no scale, pose-based stages refused).
+    """
 
     root: Path
     source_path: Path
@@ -66,6 +84,42 @@ class Scenario:
     trajectory: Trajectory
     # Owns the extraction folder of a .zip scenario; also removed when garbage-collected.
     extracted: tempfile.TemporaryDirectory | None = field(default=None, repr=False)
+    format: str = "arsim-scenario/1"
+    clock_offset_s: float = 0.0  # the first frame's timestamp on the file's clock
+    intrinsics: np.ndarray | None = None  # (N, 4) fx fy cx cy per frame, or None
+    poses_available: bool = True  # False: a video without poses (tracking unavailable)
+    metric: bool = True  # the file's pose units are metres
+    pose_scale: float | None = 1.0  # metres per file unit applied at load; None: unknown
+    scale_source: str = "metric poses"
+    scene_depth_m: float | None = None  # declared typical depth of the scene (pose stages)
+    discontinuities: tuple[Discontinuity, ...] = ()
+    warnings: tuple[str, ...] = ()  # what validate/info show besides errors
+
+    @property
+    def breaks(self) -> frozenset[int]:
+        """Frames that follow a discontinuity: smoothing and reuse restart there."""
+        return frozenset(d.frame for d in self.discontinuities)
+
+    @property
+    def pose_stages_problem(self) -> str | None:
+        """Why pose-based stages (pose smoothing, warped reuse) cannot run, or None."""
+        if not self.poses_available:
+            return "the scenario has no poses (a video only: tracking unavailable)"
+        if self.pose_scale is None:
+            return (
+                "its poses are not metric (poses.metric false) and no scene depth is known; "
+                "give poses.scale (metres per unit) or poses.scene_depth in scenario.json, "
+                "place an anchor (arsim scenario anchor add), or re-import with --scale"
+            )
+        return None
+
+    def camera_at(self, index: int) -> Intrinsics:
+        """The intrinsics of frame ``index`` (per-frame ones when the scenario has them)."""
+        if self.intrinsics is None:
+            return self.camera
+        fx, fy, cx, cy = (float(v) for v in self.intrinsics[index])
+        cam = self.camera
+        return Intrinsics(cam.width, cam.height, fx, fy, cx, cy, cam.distortion)
 
     @property
     def frame_count(self) -> int:

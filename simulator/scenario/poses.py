@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
+from decimal import Decimal
 from pathlib import Path
 
 import numpy as np
 
 from simulator.errors import InputError
+from simulator.safe_files import read_user_text
 from simulator.types import Pose
 
 UNIT_TOLERANCE = 1e-3  # |‖q‖ - 1| allowed for a quaternion read from a file
@@ -100,41 +103,37 @@ def slerp(q0: np.ndarray, q1: np.ndarray, a: float) -> np.ndarray:
     return slerp_many(q0, q1, np.array([a], dtype=np.float64))[0]
 
 
-def parse_tum(path: Path, label: str | None = None) -> Trajectory:
+def parse_tum(
+    path: Path,
+    label: str | None = None,
+    *,
+    origin: Decimal | None = None,
+    root: Path | None = None,
+    report: Callable[[InputError], None] | None = None,
+) -> Trajectory:
     """Read a TUM trajectory (``timestamp tx ty tz qx qy qz qw`` per line, ``#`` comments).
 
-    Every problem raises InputError naming ``label`` (default: the path) and the line.
+    Every problem raises InputError naming ``label`` (default: the path) and the line; with
+    ``report``, a bad row is reported and skipped instead, and only a file that yields no
+    trajectory raises. ``origin``: subtracted from every timestamp in exact decimal
+    arithmetic (an epoch clock loses nothing). ``root``: the folder the file must stay in.
     Quaternions are normalised after the unit-norm check.
     """
     label = label or str(path)
-    text = read_text(path, label)
+    text = read_text(path, label, root=root)
     times: list[float] = []
     rows: list[list[float]] = []
     for line_no, line in enumerate(text.splitlines(), start=1):
         stripped = line.strip()
         if not stripped or stripped.startswith("#"):
             continue
-        where = f"{label} line {line_no}"
-        fields = stripped.split()
-        if len(fields) != 8:
-            raise InputError(
-                where, f"expected 8 numbers 'timestamp tx ty tz qx qy qz qw', got {len(fields)}"
-            )
-        values = [
-            parse_number(text, where, name)
-            for text, name in zip(fields, _TUM_COLUMNS, strict=True)
-        ]
-        if times and values[0] <= times[-1]:
-            raise InputError(
-                where,
-                f"timestamp {fields[0]} is not after the previous row's {times[-1]!r} "
-                "(timestamps must be strictly increasing)",
-            )
-        norm = float(np.linalg.norm(values[4:]))
-        if abs(norm - 1.0) > UNIT_TOLERANCE:
-            raise InputError(
-                where, f"quaternion qx qy qz qw has norm {norm:.6g}, expected 1 (within 1e-3)"
-            )
+        try:
+            values = _tum_row(stripped, f"{label} line {line_no}", times, origin)
+        except InputError as problem:
+            if report is None:
+                raise
+            report(problem)
+            continue
         times.append(values[0])
         rows.append(values)
     if len(rows) < 2:
@@ -144,30 +143,48 @@ def parse_tum(path: Path, label: str | None = None) -> Trajectory:
     return Trajectory(times=data[:, 0].copy(), positions=data[:, 1:4].copy(), quaternions=quats)
 
 
+def _tum_row(
+    stripped: str, where: str, times: list[float], origin: Decimal | None
+) -> list[float]:
+    fields = stripped.split()
+    if len(fields) != 8:
+        raise InputError(
+            where, f"expected 8 numbers 'timestamp tx ty tz qx qy qz qw', got {len(fields)}"
+        )
+    values = [
+        parse_number(text, where, name) for text, name in zip(fields, _TUM_COLUMNS, strict=True)
+    ]
+    if origin is not None:
+        values[0] = float(Decimal(fields[0]) - origin)
+    if times and values[0] <= times[-1]:
+        raise InputError(
+            where,
+            f"timestamp {fields[0]} is not after the previous row's "
+            "(timestamps must be strictly increasing)",
+        )
+    norm = float(np.linalg.norm(values[4:]))
+    if abs(norm - 1.0) > UNIT_TOLERANCE:
+        raise InputError(
+            where, f"quaternion qx qy qz qw has norm {norm:.6g}, expected 1 (within 1e-3)"
+        )
+    return values
+
+
 _TUM_COLUMNS = ("timestamp", "tx", "ty", "tz", "qx", "qy", "qz", "qw")
 
 
 def parse_number(text: str, where: str, name: str) -> float:
     """A finite decimal number, or InputError naming ``where`` and the field ``name``."""
-    if not NUMBER.fullmatch(text):
-        raise InputError(where, f"{name} must be a number, got {text[:40]!r}")
+    if len(text) > 64 or not NUMBER.fullmatch(text):
+        raise InputError(where, f"{name} must be a number (at most 64 characters), "
+                         f"got {text[:40]!r}")
     value = float(text)
     if not np.isfinite(value):
         raise InputError(where, f"{name} must be finite, got {text[:40]!r}")
     return value
 
 
-def read_text(path: Path, label: str) -> str:
-    """A UTF-8 text file (a leading BOM is tolerated), or InputError naming ``label``."""
-    try:
-        data = path.read_bytes()
-    except FileNotFoundError:
-        raise InputError(label, "file not found") from None
-    except IsADirectoryError:
-        raise InputError(label, "expected a file, found a folder") from None
-    except OSError as exc:
-        raise InputError(label, f"cannot read: {exc.strerror or exc}") from None
-    try:
-        return data.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise InputError(label, f"not UTF-8 text (bad byte at offset {exc.start})") from None
+def read_text(path: Path, label: str, *, root: Path | None = None) -> str:
+    """A UTF-8 text file (a leading BOM is tolerated), or InputError naming ``label``:
+    regular files only, size-capped, inside ``root`` when given (``simulator.safe_files``)."""
+    return read_user_text(path, label, root=root)
