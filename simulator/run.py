@@ -90,6 +90,7 @@ def run_scenario(
             raise InputError("--sizes", f"{size}: {problem}")
     out_dir = Path(out_dir)
     with load_scenario(scenario_path) as scenario, ExitStack() as stack:
+        check_pose_stages(settings.pipeline, scenario)
         stylizer = None if settings.timing_only else Stylizer(model, input_size, settings.threads)
         cam = scenario.camera
         memory = MemoryModel(
@@ -148,6 +149,24 @@ def run_scenario(
             report["throttle"] = throttle
     paths = {**write_reports(report, out_dir, result.thumbnails), **paths}
     return RunOutcome(report, paths)
+
+
+def check_pose_stages(pipeline: PipelineSettings, scenario: Scenario) -> None:
+    """InputError when a stage needs what the scenario lacks: pose smoothing and warped
+    reuse need poses and a scale (metres, or a known scene depth); frame skip's translation
+    threshold needs a scale (without poses it judges the picture alone)."""
+    problem = scenario.pose_stages_problem
+    if problem is None:
+        return
+    wanted = []
+    if pipeline.smoothing.method == "pose":
+        wanted.append("--smooth pose")
+    if pipeline.skip.reuse == "warp":
+        wanted.append("--reuse warp")
+    if pipeline.skip.skip and scenario.poses_available:
+        wanted.append("--skip")
+    if wanted:
+        raise InputError(scenario.source_path, f"{' and '.join(wanted)} cannot run: {problem}")
 
 
 def _start_worker(profile, settings: RunSettings, model: ResolvedModel, input_size: int):
@@ -229,6 +248,13 @@ def build_report(
             "fps": scenario.fps,
             "width": cam.width,
             "height": cam.height,
+            "format": scenario.format,
+            "clock_offset_s": scenario.clock_offset_s,
+            "poses": "available" if scenario.poses_available else "none",
+            "metric": scenario.metric,
+            "pose_scale": scenario.pose_scale,
+            "scale_source": scenario.scale_source,
+            "discontinuities": [asdict(d) for d in scenario.discontinuities],
         },
         "device": {
             "id": profile.id,

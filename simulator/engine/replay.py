@@ -18,7 +18,7 @@ import bisect
 import heapq
 import math
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import IntEnum
 
 import cv2
@@ -125,6 +125,15 @@ def ghosting_ssim(smoothed: np.ndarray, unsmoothed: np.ndarray) -> float:
                 cv2.resize(unsmoothed, size, interpolation=cv2.INTER_AREA))
 
 
+def scene_pipeline(pipeline: PipelineSettings, scenario: Scenario) -> PipelineSettings:
+    """The settings with the scenario's declared scene depth as the plane pose smoothing and
+    warped reuse project through (the 2 m default is for scenes that declare none)."""
+    if scenario.scene_depth_m is None:
+        return pipeline
+    smoothing = replace(pipeline.smoothing, pose_depth_m=scenario.scene_depth_m)
+    return replace(pipeline, smoothing=smoothing)
+
+
 class Replay:
     """One replay of one scenario under one device/backend/model/pipeline configuration."""
 
@@ -157,7 +166,7 @@ class Replay:
         self.input_size = input_size
         self.stylizer = stylizer  # None: timing only, no images are decoded or stylized
         self.compositor = compositor
-        self.pipeline = pipeline or PipelineSettings()
+        self.pipeline = scene_pipeline(pipeline or PipelineSettings(), scenario)
         self.pipeline.validate()
         self.screen_sink = screen_sink
         self.observer = observer  # live views (the Qt app); None in batch runs
@@ -248,6 +257,7 @@ class Replay:
         smoothing = p.smoothing
         self._smoothing_on = smoothing.method != "none" or smoothing.colour != "none"
         self._ghosting: list[float] = []
+        self._breaks = sc.breaks
 
         for i, t in enumerate(sc.frame_times):
             self._push(float(t) + self._pre_s, Kind.FRAME, i)
@@ -335,6 +345,11 @@ class Replay:
         image = next(self._images).image if self._images is not None else None
         self._sample_memory()
         self._skip.new_frame()
+        if index in self._breaks:
+            # a pose jump or gap: nothing before it may be blended into or warped to it
+            self._last_result = None
+            if self._smoother is not None:
+                self._smoother.reset()
         track = None
         if self._tracker is not None and image is not None:
             # Detection runs beside the camera thread (MediaPipe's own graph thread): it
@@ -456,7 +471,7 @@ class Replay:
         if self.pipeline.skip.reuse == "warp" and self._latest_frame is not None:
             # late warp: show the new result re-projected to the newest camera pose
             latest, latest_image = self._latest_frame
-            if latest > work.index:
+            if latest > work.index and not self._break_between(work.index, latest):
                 shot = self._warped(shot, latest, latest_image, "new")
                 post_s += self._warp_s
         self._queue_shot(shot, post_s)
@@ -464,6 +479,10 @@ class Replay:
             self._start_inference()
 
     # --- reuse and display ----------------------------------------------------------
+
+    def _break_between(self, first: int, last: int) -> bool:
+        """A discontinuity after frame ``first`` up to frame ``last``."""
+        return any(first < b <= last for b in self._breaks)
 
     def _reuse(self, index: int, image: np.ndarray | None) -> None:
         """Show the last result for this camera frame, re-projected to its pose."""
@@ -546,7 +565,8 @@ class Replay:
             return
         hud = f"{self._recent_fps():4.1f} FPS  {entry['latency_ms']:5.0f} ms"
         screen = self.compositor.compose(
-            shot.image, self._pose(shot.aligned), rec["tracking"], hud
+            shot.image, self._pose(shot.aligned), rec["tracking"], hud,
+            camera=self.scenario.camera_at(shot.aligned),
         )
         if self.screen_sink is not None:
             self.screen_sink(self._now, screen)

@@ -57,13 +57,16 @@ class Compositor:
         tracking: str,
         hud: str = "",
         trail: np.ndarray | None = None,
+        camera: Intrinsics | None = None,
     ) -> np.ndarray:
-        """``trail``: camera positions (N, 3) so far, for the mini-map (None: none)."""
+        """``trail``: camera positions (N, 3) so far, for the mini-map (None: none);
+        ``camera``: this frame's intrinsics when they vary (autofocus, zoom)."""
         out = image.copy()
+        camera = camera or self.camera
         if self.show_axes and tracking != "lost":
-            self._draw_axes(out, pose)
+            self._draw_axes(out, pose, camera)
         if self.show_anchors and tracking != "lost":
-            self._draw_anchors(out, pose)
+            self._draw_anchors(out, pose, camera)
         if self.show_hud and hud:
             self._draw_hud(out, hud)
         if self.show_minimap:
@@ -83,21 +86,22 @@ class Compositor:
         if ok:
             cv2.line(out, pa, pb, colour, thickness, cv2.LINE_AA)
 
-    def _project(self, out: np.ndarray, pose: Pose, points: np.ndarray):
+    @staticmethod
+    def _project(out: np.ndarray, pose: Pose, points: np.ndarray, camera: Intrinsics):
         h, w = out.shape[:2]
-        pixels, depth = self.camera.project(pose, points)
-        return pixels * (w / self.camera.width, h / self.camera.height), depth
+        pixels, depth = camera.project(pose, points)
+        return pixels * (w / camera.width, h / camera.height), depth
 
-    def _draw_anchors(self, out: np.ndarray, pose: Pose) -> None:
+    def _draw_anchors(self, out: np.ndarray, pose: Pose, camera: Intrinsics) -> None:
         thickness = self._thickness(out)
         for anchor in self.anchors:
-            pixels, depth = self._project(out, pose, anchor_corners(anchor))
+            pixels, depth = self._project(out, pose, anchor_corners(anchor), camera)
             for a, b in _BOX_EDGES:
                 self._segment(out, pixels, depth, a, b, _ANCHOR_COLOUR, thickness)
 
-    def _draw_axes(self, out: np.ndarray, pose: Pose) -> None:
+    def _draw_axes(self, out: np.ndarray, pose: Pose, camera: Intrinsics) -> None:
         points = np.vstack([np.zeros(3), np.eye(3) * self.axis_length_m])
-        pixels, depth = self._project(out, pose, points)
+        pixels, depth = self._project(out, pose, points, camera)
         thickness = self._thickness(out) + 1
         for axis, colour in enumerate(_AXIS_COLOURS):
             self._segment(out, pixels, depth, 0, axis + 1, colour, thickness)
