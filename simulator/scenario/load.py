@@ -264,7 +264,8 @@ def _load_folder(
         trajectory=trajectory,
         extracted=extracted,
         format=meta.format,
-        clock_offset_s=float(origin),
+        # the recording's own clock: what the importer rebased, plus this file's origin
+        clock_offset_s=float(origin + Decimal(repr(float(meta.source.get("clock_offset_s", 0))))),
         intrinsics=intrinsics,
         poses_available=posed,
         metric=meta.metric,

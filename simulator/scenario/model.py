@@ -85,7 +85,7 @@ class Scenario:
     # Owns the extraction folder of a .zip scenario; also removed when garbage-collected.
     extracted: tempfile.TemporaryDirectory | None = field(default=None, repr=False)
     format: str = "arsim-scenario/1"
-    clock_offset_s: float = 0.0  # the first frame's timestamp on the file's clock
+    clock_offset_s: float = 0.0  # the first frame's timestamp on the recording's clock
     intrinsics: np.ndarray | None = None  # (N, 4) fx fy cx cy per frame, or None
     poses_available: bool = True  # False: a video without poses (tracking unavailable)
     metric: bool = True  # the file's pose units are metres
