@@ -137,6 +137,8 @@ def validate_scenario(path: str | Path) -> Validation:
     given = Path(path)
     try:
         if given.is_dir():
+            if not (given / "scenario.json").exists() and not (given / "scenario.json").is_symlink():
+                raise InputError(given, _not_a_scenario(given))
             return _load_folder(given, given, None)
         if not given.exists():
             raise InputError(given, "no such scenario folder or .zip file")
@@ -162,6 +164,18 @@ def validate_scenario(path: str | Path) -> Validation:
     if result.scenario is None:
         extracted.cleanup()
     return result
+
+
+def _not_a_scenario(folder: Path) -> str:
+    """The message for a folder without scenario.json: a capture, if one is recognised."""
+    from simulator.scenario.importers import detect
+
+    try:
+        fmt = detect(folder).name
+    except InputError:
+        return "no scenario.json: not a scenario folder (nor a recording arsim can import)"
+    return (f"no scenario.json: this looks like a {fmt} recording; convert it with "
+            f"arsim scenario import {folder} OUT")
 
 
 def _load_folder(
