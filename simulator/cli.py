@@ -1,6 +1,7 @@
 """The ``arsim`` command line. Exit codes: 0 all budgets met, 1 a budget failed,
 2 bad input or usage (one line on stderr), 3 a device run ended incomplete (report written,
-reason inside), 130 interrupted (partial report written)."""
+reason inside), 4 an output could not be written (one line), 130 interrupted (partial report
+written)."""
 
 from __future__ import annotations
 
@@ -11,10 +12,11 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from simulator import __version__
-from simulator.errors import InputError
+from simulator.errors import InputError, OutputError
 from simulator.mobile.cli import add_device_commands, cmd_device
 
 EXIT_OK, EXIT_BUDGET_FAILED, EXIT_BAD_INPUT, EXIT_INTERRUPTED = 0, 1, 2, 130
+EXIT_OUTPUT = 4  # an output could not be written (never 1: that means a budget failed)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -459,6 +461,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except InputError as err:
         print(f"arsim: error: {err}", file=sys.stderr)
         return EXIT_BAD_INPUT
+    except OutputError as err:
+        print(f"arsim: error: {err}", file=sys.stderr)
+        return EXIT_OUTPUT
     except KeyboardInterrupt:
         print("arsim: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED

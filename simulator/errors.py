@@ -16,3 +16,15 @@ class InputError(Exception):
         self.where = str(where)
         self.problem = problem
         super().__init__(f"{self.where}: {problem}")
+
+
+class OutputError(Exception):
+    """An output that cannot be written (a path under a file, a read-only place, a full
+    disk). The CLI prints one line and exits with code 4 — never 1, which means "a budget
+    failed". Files already written are complete (atomic writes); the one that failed is not
+    left behind."""
+
+    def __init__(self, where: str | Path, problem: str) -> None:
+        self.where = str(where)
+        self.problem = problem
+        super().__init__(f"{self.where}: {problem}")

@@ -23,6 +23,7 @@ from simulator.engine.worker import InferenceWorker, calibrate
 from simulator.errors import InputError
 from simulator.metrics.timing import timing_metrics
 from simulator.metrics.verdict import budgets_for, evaluate
+from simulator.output_paths import prepare_output_dir
 from simulator.pipeline.compose import Compositor
 from simulator.pipeline.settings import PipelineSettings
 from simulator.pipeline.stylize import Stylizer
@@ -88,7 +89,7 @@ def run_scenario(
         problem = model.card.input.size_problem(size)
         if problem:
             raise InputError("--sizes", f"{size}: {problem}")
-    out_dir = Path(out_dir)
+    out_dir = prepare_output_dir(out_dir)  # a bad --out costs nothing: checked first
     with load_scenario(scenario_path) as scenario, ExitStack() as stack:
         check_pose_stages(settings.pipeline, scenario)
         stylizer = None if settings.timing_only else Stylizer(model, input_size, settings.threads)

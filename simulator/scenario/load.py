@@ -137,7 +137,8 @@ def validate_scenario(path: str | Path) -> Validation:
     given = Path(path)
     try:
         if given.is_dir():
-            if not (given / "scenario.json").exists() and not (given / "scenario.json").is_symlink():
+            meta_file = given / "scenario.json"
+            if not meta_file.exists() and not meta_file.is_symlink():
                 raise InputError(given, _not_a_scenario(given))
             return _load_folder(given, given, None)
         if not given.exists():

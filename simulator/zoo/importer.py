@@ -18,7 +18,8 @@ from pathlib import Path
 
 import onnx
 
-from simulator.errors import InputError
+from simulator.errors import InputError, OutputError
+from simulator.output_paths import prepare_output_file, writing
 from simulator.zoo import animegan, graph_stats, registry
 from simulator.zoo.card import BYTES_PER_MB, CARD_SUFFIX, ModelCard, save_card
 
@@ -50,6 +51,7 @@ def import_model(
         raise InputError(target, "--out: expected a path ending in .onnx")
     if not file.is_file():
         raise InputError(file, "file not found")
+    prepare_output_file(target)  # before the (slow) conversion
     suffix = file.suffix.lower()
     source = f"{file.name} (sha256 {_sha256(file)})"
     if suffix in CHECKPOINT_SUFFIXES:
@@ -74,8 +76,14 @@ def import_model(
     card_path = target.with_name(target.stem + CARD_SUFFIX)
     if not overwrite:
         _refuse_replacing(target, card_path, data)
-    animegan.write_atomic(target, data)
-    save_card(card, card_path)
+    with writing(target):
+        animegan.write_atomic(target, data)
+    try:
+        with writing(card_path):
+            save_card(card, card_path)
+    except OutputError:
+        target.unlink(missing_ok=True)  # a model without its card must not stay behind
+        raise
     return target
 
 

@@ -20,6 +20,7 @@ import cv2
 import numpy as np
 
 from simulator.errors import InputError
+from simulator.output_paths import prepare_output_dir, writing
 from simulator.scenario.importers.base import (
     DecodedFrames,
     ImageFrames,
@@ -52,13 +53,7 @@ def check_output(out: Path, *, force: bool = False) -> None:
             raise InputError(out, "exists and is not a folder; expected a new folder to write")
         if any(out.iterdir()) and not force:
             raise InputError(out, "exists and is not empty (give --force to replace it)")
-    parent = out.parent if str(out.parent) else Path(".")
-    try:
-        parent.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise InputError(parent, f"cannot create the folder: {exc.strerror or exc}") from None
-    if not os.access(parent, os.W_OK | os.X_OK):
-        raise InputError(parent, "folder is not writable")
+    prepare_output_dir(out.parent if str(out.parent) else Path("."), "OUT's folder")
 
 
 def scenario_name(src: Path, options: ImportOptions) -> str:
@@ -84,30 +79,39 @@ def write_recording(
     plan = _Plan(rec, options)
     staging = out.parent / f".{out.name}.importing-{os.getpid()}"
     shutil.rmtree(staging, ignore_errors=True)
-    staging.mkdir()
+    with writing(staging):
+        staging.mkdir()
     try:
-        video = _write_frames(plan, staging, progress)
-        meta = _metadata(plan, video, scenario_name(src or Path(out.name), options))
-        rows = "".join(
-            f"{i},{t:.6f},{state}\n"
-            for i, (t, state) in enumerate(zip(plan.frame_s, plan.tracking, strict=True))
-        )
-        write_text(staging / "frames.csv", "index,timestamp,tracking\n" + rows)
-        if plan.pose_rows is not None:
-            write_text(staging / "poses.txt", poses_text(plan.pose_rows, plan.frame_s,
-                                                         staging / "poses.txt"))
-        if plan.intrinsics is not None:
-            lines = "".join(
-                f"{i},{fx:.6f},{fy:.6f},{cx:.6f},{cy:.6f}\n"
-                for i, (fx, fy, cx, cy) in enumerate(plan.intrinsics)
-            )
-            write_text(staging / "intrinsics.csv", "index,fx,fy,cx,cy\n" + lines)
-        write_text(staging / "scenario.json", json.dumps(meta, indent=2) + "\n")
-        _move_into_place(staging, out)
+        with writing(out):
+            _write_all(plan, staging, out, options, progress, src)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
     return out
+
+
+def _write_all(
+    plan: _Plan, staging: Path, out: Path, options: ImportOptions, progress: Progress | None,
+    src: Path | None,
+) -> None:
+    video = _write_frames(plan, staging, progress)
+    meta = _metadata(plan, video, scenario_name(src or Path(out.name), options))
+    rows = "".join(
+        f"{i},{t:.6f},{state}\n"
+        for i, (t, state) in enumerate(zip(plan.frame_s, plan.tracking, strict=True))
+    )
+    write_text(staging / "frames.csv", "index,timestamp,tracking\n" + rows)
+    if plan.pose_rows is not None:
+        write_text(staging / "poses.txt", poses_text(plan.pose_rows, plan.frame_s,
+                                                     staging / "poses.txt"))
+    if plan.intrinsics is not None:
+        lines = "".join(
+            f"{i},{fx:.6f},{fy:.6f},{cx:.6f},{cy:.6f}\n"
+            for i, (fx, fy, cx, cy) in enumerate(plan.intrinsics)
+        )
+        write_text(staging / "intrinsics.csv", "index,fx,fy,cx,cy\n" + lines)
+    write_text(staging / "scenario.json", json.dumps(meta, indent=2) + "\n")
+    _move_into_place(staging, out)
 
 
 def _move_into_place(staging: Path, out: Path) -> None:
