@@ -11,9 +11,10 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from simulator import __version__
+from simulator import __version__, signals
 from simulator.errors import InputError, OutputError
 from simulator.mobile.cli import add_device_commands, cmd_device
+from simulator.signals import terminate_as_interrupt
 
 EXIT_OK, EXIT_BUDGET_FAILED, EXIT_BAD_INPUT, EXIT_INTERRUPTED = 0, 1, 2, 130
 EXIT_OUTPUT = 4  # an output could not be written (never 1: that means a budget failed)
@@ -298,7 +299,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
         print(f"{kind:>8}: {path}")
     if not outcome.report["complete"]:
         print(f"incomplete: {outcome.report['incomplete_reason']}", file=sys.stderr)
-        return EXIT_INTERRUPTED
+        return 128 + (outcome.interrupted_by or 2)
     return EXIT_OK if outcome.report["verdict"]["passed"] else EXIT_BUDGET_FAILED
 
 
@@ -457,16 +458,17 @@ _COMMANDS = {
 def main(argv: Sequence[str] | None = None) -> int:
     try:
         args = build_parser().parse_args(argv)
-        return _COMMANDS[args.command](args)
+        with terminate_as_interrupt():
+            return _COMMANDS[args.command](args)
     except InputError as err:
         print(f"arsim: error: {err}", file=sys.stderr)
         return EXIT_BAD_INPUT
     except OutputError as err:
         print(f"arsim: error: {err}", file=sys.stderr)
         return EXIT_OUTPUT
-    except KeyboardInterrupt:
-        print("arsim: interrupted", file=sys.stderr)
-        return EXIT_INTERRUPTED
+    except KeyboardInterrupt as exc:
+        print(f"arsim: {signals.reason(exc)}", file=sys.stderr)
+        return signals.exit_code(exc)
     except BrokenPipeError:  # output piped into `head` and the like: not an error
         sys.stderr.close()
         return EXIT_OK

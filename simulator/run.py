@@ -13,7 +13,7 @@ from contextlib import ExitStack
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from simulator import __version__
+from simulator import __version__, signals
 from simulator.device.cost import CostModel
 from simulator.device.memory import MemoryModel, model_process_budget_mb
 from simulator.device.profile import load_profile
@@ -65,6 +65,7 @@ class RunSettings:
 class RunOutcome:
     report: dict
     paths: dict[str, Path]
+    interrupted_by: int | None = None  # the signal that stopped the run early, if one did
 
 
 def run_scenario(
@@ -89,9 +90,80 @@ def run_scenario(
         problem = model.card.input.size_problem(size)
         if problem:
             raise InputError("--sizes", f"{size}: {problem}")
+    if settings.throttle:
+        _check_throttle_arguments(settings)
     out_dir = prepare_output_dir(out_dir)  # a bad --out costs nothing: checked first
+    stage = _Stage("loading the scenario")
+    try:
+        return _replay_and_report(scenario_path, settings, out_dir, profile, model, input_size,
+                                  progress, observer, stage)
+    except KeyboardInterrupt as exc:  # Ctrl-C, SIGTERM, SIGHUP (simulator.signals)
+        if stage.replaying:
+            raise
+        report = _interrupted_report(scenario_path, settings, model, input_size,
+                                     f"{signals.reason(exc)} while {stage.name}")
+        return RunOutcome(report, write_reports(report, out_dir), signals.signal_of(exc))
+
+
+@dataclass
+class _Stage:
+    """How far a run got: an interruption before the replay still leaves a report."""
+
+    name: str
+    replaying: bool = False
+
+
+def _check_throttle_arguments(settings: RunSettings) -> None:
+    """Before any worker, cgroup or session exists."""
+    import math
+    import os
+
+    fraction, limit = settings.cpu_fraction, settings.memory_limit_mb
+    cores = os.cpu_count() or 1
+    if fraction is not None and not (math.isfinite(fraction) and 0 < fraction <= cores):
+        raise InputError("--cpu-fraction", f"expected a number of cores in (0, {cores}], "
+                         f"got {fraction!r}")
+    if limit is not None and not (math.isfinite(limit) and limit > 0):
+        raise InputError("--memory-limit-mb", f"expected a positive number of MB, got {limit!r}")
+
+
+def _interrupted_report(
+    scenario_path: str | Path, settings: RunSettings, model: ResolvedModel, input_size: int,
+    reason: str,
+) -> dict:
+    """The report of a run stopped before its replay began: nothing measured (null metrics),
+    but a report all the same, marked incomplete with the reason."""
+    from simulator.mobile.contract import null_metrics
+
+    metrics = null_metrics()
+    return {
+        "schema": SCHEMA, "complete": False, "incomplete_reason": reason,
+        "generated_by": f"arsim {__version__}", "target": "simulator",
+        "scenario": {"name": Path(scenario_path).name, "path": str(scenario_path)},
+        "device": {"id": settings.device}, "backend": settings.backend,
+        "model": {"name": model.card.name, "path": str(model.path)},
+        "input_size": input_size, "settings": asdict(settings), "budgets": {},
+        "metrics": metrics, "oom_events": [], "size_changes": [], "face": None,
+        "verdict": {"passed": False, "checks": []},
+        "series": {"t": [], "memory_mb": [], "thermal_factor": []},
+        "display": [], "frames": [], "host": {"wall_s": None, "frames_per_s": None},
+    }
+
+
+def _replay_and_report(
+    scenario_path: str | Path,
+    settings: RunSettings,
+    out_dir: Path,
+    profile,
+    model: ResolvedModel,
+    input_size: int,
+    progress: Callable[[int, int], None] | None,
+    observer: DisplayObserver | None,
+    stage: _Stage,
+) -> RunOutcome:
     with load_scenario(scenario_path) as scenario, ExitStack() as stack:
         check_pose_stages(settings.pipeline, scenario)
+        stage.name = "loading the model"
         stylizer = None if settings.timing_only else Stylizer(model, input_size, settings.threads)
         cam = scenario.camera
         memory = MemoryModel(
@@ -112,8 +184,8 @@ def run_scenario(
             )
         throttle, worker = None, None
         if settings.throttle and not settings.timing_only:
-            throttle, worker = _start_worker(profile, settings, model, input_size)
-            stack.callback(worker.close)
+            stage.name = "starting the confined worker"
+            throttle, worker = _start_worker(profile, settings, model, input_size, stack)
         replay = Replay(
             scenario,
             cost=CostModel(profile, settings.backend),
@@ -135,6 +207,7 @@ def run_scenario(
             progress=progress,
         )
         started = time.perf_counter()
+        stage.replaying = True
         result = replay.run()
         wall_s = time.perf_counter() - started
         paths: dict[str, Path] = {}
@@ -149,7 +222,7 @@ def run_scenario(
             throttle["measured_latency_ms"] = statistics.median(measured) if measured else None
             report["throttle"] = throttle
     paths = {**write_reports(report, out_dir, result.thumbnails), **paths}
-    return RunOutcome(report, paths)
+    return RunOutcome(report, paths, result.interrupted_by)
 
 
 def check_pose_stages(pipeline: PipelineSettings, scenario: Scenario) -> None:
@@ -170,8 +243,10 @@ def check_pose_stages(pipeline: PipelineSettings, scenario: Scenario) -> None:
         raise InputError(scenario.source_path, f"{' and '.join(wanted)} cannot run: {problem}")
 
 
-def _start_worker(profile, settings: RunSettings, model: ResolvedModel, input_size: int):
-    """The confined worker and the report's ``throttle`` block (before measurement)."""
+def _start_worker(
+    profile, settings: RunSettings, model: ResolvedModel, input_size: int, stack: ExitStack
+):
+    """The confined worker (closed by ``stack``) and the report's ``throttle`` block."""
     fraction, predicted, too_slow = settings.cpu_fraction, None, None
     if fraction is None:
         calibration = calibrate(profile, settings.backend, model, input_size)
@@ -183,6 +258,7 @@ def _start_worker(profile, settings: RunSettings, model: ResolvedModel, input_si
     if limit is None:
         limit = round(model_process_budget_mb(profile), 1)
     worker = InferenceWorker(model, threads=1, cpu_fraction=fraction, memory_limit_mb=limit)
+    stack.callback(worker.close)
     return {
         "mechanism": worker.mechanism,
         "cpu_fraction": fraction,

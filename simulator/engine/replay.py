@@ -24,6 +24,7 @@ from enum import IntEnum
 import cv2
 import numpy as np
 
+from simulator import signals
 from simulator.device.cost import CostModel
 from simulator.device.memory import MemoryModel
 from simulator.device.thermal import ThermalModel
@@ -84,6 +85,7 @@ class ReplayResult:
     face: dict | None
     measured_latency_ms: list[float]  # real throttling: per inference, in the worker
     thumbnails: list[tuple[int, np.ndarray, np.ndarray]] = field(default_factory=list)
+    interrupted_by: int | None = None  # the signal that ended the replay early
 
 
 @dataclass
@@ -265,14 +267,15 @@ class Replay:
             self._push(ev.t, Kind.SCENARIO, k)
         t_end = float(sc.frame_times[-1]) + 1.0 / sc.fps
 
-        complete, reason = True, None
+        complete, reason, interrupted_by = True, None, None
         try:
             while self._queue and self._queue[0][0] <= t_end:
                 t, kind, _, arg = heapq.heappop(self._queue)
                 self._advance(t)
                 self._handle(Kind(kind), arg)
-        except KeyboardInterrupt:
-            complete, reason = False, f"interrupted (Ctrl-C) at t={self._now:.3f} s"
+        except KeyboardInterrupt as exc:  # Ctrl-C, or SIGTERM/SIGHUP (simulator.signals)
+            complete, reason = False, f"{signals.reason(exc)} at t={self._now:.3f} s"
+            interrupted_by = signals.signal_of(exc)
             t_end = self._now
         finally:
             if self._tracker is not None:
@@ -307,6 +310,7 @@ class Replay:
             face=self._face_summary(),
             measured_latency_ms=self._measured_ms,
             thumbnails=self._thumbs,
+            interrupted_by=interrupted_by,
         )
 
     def _push(self, t: float, kind: Kind, arg: int) -> None:

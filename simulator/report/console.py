@@ -33,12 +33,14 @@ def format_verdict(report: dict) -> str:
     verdict = "PASS" if report["verdict"]["passed"] else "FAIL"
     if not report["complete"]:
         verdict += " (INCOMPLETE)"
-    infer = m.get("inference_fps")
+    def rate(key: str) -> str:
+        value = m.get(key)
+        return "-" if value is None else f"{value:.2f}"
+
     summary = (
-        f"display {m['display_fps']:.2f} FPS, inference "
-        f"{'-' if infer is None else f'{infer:.2f}'} FPS, "
-        f"{m['stylized_frames']} stylized / {m['displayed_frames']} shown / "
-        f"{m['dropped_frames']} dropped, {len(report['oom_events'])} OOM"
+        f"display {rate('display_fps')} FPS, inference {rate('inference_fps')} FPS, "
+        f"{_fmt(m.get('stylized_frames'))} stylized / {_fmt(m.get('displayed_frames'))} shown / "
+        f"{_fmt(m.get('dropped_frames'))} dropped, {len(report['oom_events'])} OOM"
     )
     if m.get("reused_frames") or m.get("skipped_frames") or report.get("size_changes"):
         sizes = " -> ".join(str(c["to"]) for c in report.get("size_changes", []))

@@ -1,0 +1,77 @@
+"""SIGTERM and SIGHUP are handled like Ctrl-C, and an interruption at any moment —
+start-up included — leaves reports marked incomplete (issue 13, items 2, 5, 6)."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from simulator.cli import main
+
+ORBIT = Path(__file__).resolve().parents[1] / "scenarios" / "orbit-desk"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("signum", "code", "reason"), [
+    (signal.SIGTERM, 143, "terminated (SIGTERM)"),
+    (signal.SIGHUP, 129, "terminated (SIGHUP)"),
+])
+def test_termination_signal_mid_replay_writes_partial_report(
+    tmp_path: Path, signum: int, code: int, reason: str
+) -> None:
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "simulator", "run", str(ORBIT), "--out", str(tmp_path),
+         "--threads", "1"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    assert proc.stderr is not None
+    first = proc.stderr.readline()  # progress lines start once the replay runs
+    assert first.startswith("replay:"), first
+    os.kill(proc.pid, signum)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == code, err
+    assert "Traceback" not in err
+    report = json.loads((tmp_path / "report.json").read_text())
+    assert report["complete"] is False
+    assert report["incomplete_reason"].startswith(reason)
+
+
+def test_interrupt_during_start_up_still_writes_a_report(tmp_path: Path, monkeypatch) -> None:
+    """Ctrl-C while the model loads (before the replay) leaves an incomplete report."""
+    import simulator.run as run
+
+    def interrupted(*_args, **_kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(run, "Stylizer", interrupted)
+    assert main(["run", str(ORBIT), "--out", str(tmp_path), "--quiet"]) == 130
+    report = json.loads((tmp_path / "report.json").read_text())
+    assert report["complete"] is False
+    assert report["incomplete_reason"] == "interrupted (Ctrl-C) while loading the model"
+    assert report["metrics"]["display_fps"] is None  # nothing measured: null, never 0
+    assert (tmp_path / "report.html").is_file() and (tmp_path / "junit.xml").is_file()
+
+
+@pytest.mark.parametrize(("flag", "value"), [
+    ("--cpu-fraction", "0"), ("--cpu-fraction", "nan"), ("--cpu-fraction", "-1"),
+    ("--memory-limit-mb", "-5"), ("--memory-limit-mb", "nan"),
+])
+def test_bad_throttle_arguments_refused_before_any_worker(
+    tmp_path: Path, capsys, monkeypatch, flag: str, value: str
+) -> None:
+    import simulator.run as run
+
+    def no_worker(*_args, **_kwargs):
+        raise AssertionError("a worker was started")
+
+    monkeypatch.setattr(run, "InferenceWorker", no_worker)
+    assert main(["run", str(ORBIT), "--throttle", "real", flag, value,
+                 "--out", str(tmp_path)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith(f"arsim: error: {flag}: expected")
