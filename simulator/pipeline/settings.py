@@ -15,6 +15,7 @@ from simulator.pipeline.face import FaceTrackerSettings
 from simulator.pipeline.face_priority import FacePrioritySettings
 from simulator.pipeline.skip import SkipSettings
 from simulator.pipeline.smooth import SmoothSettings
+from simulator.safe_files import JSON_CAP, read_user_text
 
 
 @dataclass(frozen=True)
@@ -83,12 +84,12 @@ def _same_kind(default: Any, value: Any) -> bool:
 def load_settings(path: str | Path) -> PipelineSettings:
     """Pipeline settings from a .toml or .json file (the format `save_settings` writes)."""
     path = Path(path)
+    text = read_user_text(path, str(path), cap=JSON_CAP)  # regular file, size-capped
     try:
-        text = path.read_text(encoding="utf-8")
         data = tomllib.loads(text) if path.suffix == ".toml" else json.loads(text)
-    except OSError as exc:
-        raise InputError(path, f"cannot read settings: {exc.strerror}") from None
-    except (tomllib.TOMLDecodeError, json.JSONDecodeError, UnicodeDecodeError) as exc:
+    except RecursionError:
+        raise InputError(path, "settings nested too deeply") from None
+    except (tomllib.TOMLDecodeError, json.JSONDecodeError, ValueError) as exc:
         raise InputError(path, f"not valid {path.suffix.lstrip('.') or 'JSON'}: {exc}") from None
     settings = _build(PipelineSettings, data, str(path))
     settings.validate()

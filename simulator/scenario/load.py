@@ -487,8 +487,9 @@ def _read_json(path: Path, label: str, root: Path | None = None) -> Any:
         ) from None
     except RecursionError:
         raise InputError(label, "JSON nested too deeply") from None
-    except ValueError as exc:  # e.g. an integer literal with thousands of digits
-        raise InputError(label, f"invalid JSON: {exc}") from None
+    except ValueError:  # an integer literal with thousands of digits
+        raise InputError(label, "a number has too many digits (at most 4300); expected an "
+                         "ordinary number") from None
 
 
 def _show(value: Any) -> str:

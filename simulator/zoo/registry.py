@@ -18,6 +18,7 @@ import onnx
 
 import simulator
 from simulator.errors import InputError
+from simulator.safe_files import check_user_file, inside_root
 from simulator.zoo import animegan, graph_stats
 from simulator.zoo.card import (
     BYTES_PER_MB,
@@ -113,6 +114,12 @@ def list_models() -> list[ModelCard]:
 def _from_card(card_path: Path) -> ResolvedModel:
     card = load_card(card_path)
     model_path = card_path.parent / card.file
+    # a card names a file beside it: "../../etc/passwd" or a link out of the folder is refused
+    if Path(card.file).name != card.file:
+        raise InputError(card_path, f"field 'file': {card.file!r} must be a file name in the "
+                         "card's folder (no '/' or '..')")
+    inside_root(model_path, str(model_path), card_path.parent)
+    check_user_file(model_path, str(model_path))
     graph = _load_checked(model_path)
     axis = graph_stats.channel_axis(graph_stats.image_input(graph))
     expected_axis = 1 if card.input.layout == "NCHW" else 3
