@@ -24,6 +24,9 @@ _NUMBER = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?")
 # Camera axes: OpenCV / COLMAP / ROS optical frames look down +z with y down; the scenario
 # format (ARKit, OpenGL, NeRF) looks down −z with y up. The same camera, axes flipped.
 CV_TO_GL = np.diag([1.0, -1.0, -1.0])
+# ROS body frames (x forward, y left, z up) to the scenario camera looking along x: the
+# columns are the camera's x (right), y (up) and z (backwards) in the body frame.
+FLU_TO_GL = np.array([[0.0, 0.0, -1.0], [-1.0, 0.0, 0.0], [0.0, 1.0, 0.0]])
 
 
 # --- clocks -------------------------------------------------------------------------------
@@ -168,6 +171,13 @@ def camera_cv_to_gl(rotations_c2w: np.ndarray) -> np.ndarray:
     """Camera-to-world rotations of an OpenCV-style camera (x right, y down, looks down +z)
     to the scenario's camera (y up, looks down −z)."""
     return np.asarray(rotations_c2w, dtype=np.float64) @ CV_TO_GL
+
+
+def camera_flu_to_gl(rotations_c2w: np.ndarray) -> np.ndarray:
+    """Camera-to-world rotations of a ROS body-style frame (REP 103: x forward, y left, z up;
+    a ``camera_link``) to the scenario's camera looking along that x, its image x right
+    (body −y) and up (body +z)."""
+    return np.asarray(rotations_c2w, dtype=np.float64) @ FLU_TO_GL
 
 
 def invert(rotations: np.ndarray, translations: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
