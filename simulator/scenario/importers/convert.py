@@ -143,6 +143,27 @@ def matrix_to_quat(r: np.ndarray) -> np.ndarray:
     return np.where(out[:, 3:4] < 0, -out, out)
 
 
+def axis_angle_to_matrix(rotvec: np.ndarray) -> np.ndarray:
+    """(N, 3) rotation vectors (axis × angle in radians, as OpenCV's Rodrigues takes them)
+    to (N, 3, 3) rotation matrices."""
+    v = np.asarray(rotvec, dtype=np.float64).reshape(-1, 3)
+    angle = np.linalg.norm(v, axis=1)
+    safe = np.where(angle > 1e-12, angle, 1.0)
+    k = v / safe[:, None]
+    zero = np.zeros(len(v))
+    kx = np.stack(
+        [
+            np.stack([zero, -k[:, 2], k[:, 1]], -1),
+            np.stack([k[:, 2], zero, -k[:, 0]], -1),
+            np.stack([-k[:, 1], k[:, 0], zero], -1),
+        ],
+        axis=1,
+    )
+    s = np.sin(angle)[:, None, None]
+    c = (1 - np.cos(angle))[:, None, None]
+    return np.eye(3)[None] + s * kx + c * (kx @ kx)
+
+
 def check_rotations(r: np.ndarray, where: str, tolerance: float = 1e-2) -> None:
     """InputError unless every (3, 3) is a rotation (orthonormal, det +1) within tolerance:
     a file whose matrices are not poses must not be imported as if they were."""
@@ -254,6 +275,14 @@ def describe_rotation(w: np.ndarray) -> str:
 
 
 # --- plain text tables --------------------------------------------------------------------
+
+
+def natural_key(text: str) -> tuple:
+    """Sort key putting "frame_2" before "frame_10" (digit runs compared as numbers)."""
+    return tuple(
+        (0, int(part), part) if part.isdigit() else (1, 0, part.lower())
+        for part in re.split(r"(\d+)", text) if part
+    )
 
 
 def number(text: str, where: str, field: str) -> float:
