@@ -142,6 +142,12 @@ def _add_scenario(sub: argparse._SubParsersAction) -> None:
     imp.add_argument("--force", action="store_true", help="replace an existing OUT folder")
     imp.add_argument("--quiet", action="store_true", help="no progress")
     s.add_parser("formats", help="the capture formats scenario import reads")
+    from simulator.scenario.anchors import add_anchor_arguments
+
+    anchor = s.add_parser("anchor", help="place anchors from pixels (into scenario.json)")
+    anchor_sub = anchor.add_subparsers(dest="anchor_action", required=True, parser_class=_Parser)
+    add_anchor_arguments(anchor_sub.add_parser(
+        "add", help="an anchor at a depth along a pixel's ray, or triangulated from two frames"))
     synth = s.add_parser("synth", help="render a synthetic scenario")
     synth.add_argument("out", help="output folder")
     synth.add_argument("--preset", default="orbit")
@@ -318,6 +324,10 @@ def _cmd_scenario(args: argparse.Namespace) -> int:
         return EXIT_OK
     if args.action == "import":
         return _cmd_import(args)
+    if args.action == "anchor":
+        from simulator.scenario.anchors import cmd_anchor
+
+        return cmd_anchor(args)
     if args.action == "formats":
         from simulator.scenario.importers import importers
 
