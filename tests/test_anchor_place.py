@@ -5,25 +5,36 @@ an existing anchor's centre projected into frames with the forward model
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import zipfile
 from pathlib import Path
 
-import numpy as np
-import pytest
+from simulator.app.main import prepare_qt_environment
 
-from simulator.cli import main
-from simulator.errors import InputError
-from simulator.scenario.anchors import (
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+prepare_qt_environment(offscreen=os.environ["QT_QPA_PLATFORM"] == "offscreen")
+
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+from PyQt6.QtCore import QPoint, QSettings, Qt  # noqa: E402
+from PyQt6.QtTest import QTest  # noqa: E402
+from PyQt6.QtWidgets import QDialog, QFileDialog, QMessageBox  # noqa: E402
+
+from simulator.app.recordings import ImportDialog  # noqa: E402
+from simulator.app.window import MainWindow  # noqa: E402
+from simulator.cli import main  # noqa: E402
+from simulator.errors import InputError  # noqa: E402
+from simulator.scenario.anchors import (  # noqa: E402
     add_anchor,
     anchor_from_depth,
     anchor_from_two_views,
     default_depth,
     undistort_normalised,
 )
-from simulator.scenario.load import load_scenario
-from simulator.scenario.synth import synthesize
-from simulator.types import Distortion, Intrinsics
+from simulator.scenario.load import load_scenario  # noqa: E402
+from simulator.scenario.synth import synthesize  # noqa: E402
+from simulator.types import Distortion, Intrinsics  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -269,3 +280,187 @@ def test_cli_anchor_add(scenario_dir: Path, capsys) -> None:
     assert main(["scenario", "anchor", "add", str(scenario_dir.parent / "nope"), "--frame",
                  "0", "--pixel", "1,2", "--depth", "1"]) == 2
     assert "no such scenario folder" in capsys.readouterr().err
+
+
+# --- the app: clicking the picture, File > Import recording… -------------------------------
+
+WAIT_MS = 20_000
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> QSettings:
+    for fmt in (QSettings.Format.NativeFormat, QSettings.Format.IniFormat):
+        QSettings.setPath(fmt, QSettings.Scope.UserScope, str(tmp_path / "qsettings"))
+    return QSettings(str(tmp_path / "arsim-gui.ini"), QSettings.Format.IniFormat)
+
+
+@pytest.fixture
+def window(qtbot, store: QSettings) -> MainWindow:
+    win = MainWindow(store)
+    qtbot.addWidget(win)
+    win.show()
+    yield win
+    win.close()
+
+
+def click_camera_pixel(qtbot, window: MainWindow, view, camera, pixel) -> None:
+    """A real mouse click on ``view`` where it shows camera pixel ``pixel``."""
+    height, width = view.image().shape[:2]
+    pos = view.image_to_widget(pixel[0] * width / camera.width,
+                               pixel[1] * height / camera.height)
+    assert pos is not None
+    QTest.mouseClick(view, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier,
+                     QPoint(round(pos.x()), round(pos.y())))
+
+
+def shown_frame(qtbot, window: MainWindow, frame: int | None = None) -> int:
+    qtbot.waitUntil(lambda: window.shown_count >= 1 and window.input_view.image() is not None
+                    and (frame is None or window.current_frame == frame), timeout=WAIT_MS)
+    return window.current_frame
+
+
+def test_view_maps_widget_positions_to_image_pixels(qtbot, window: MainWindow) -> None:
+    view = window.input_view
+    view.set_image(np.zeros((90, 160, 3), np.uint8))
+    qtbot.waitUntil(lambda: view.image_rect() is not None)
+    for x, y in ((0.0, 0.0), (12.25, 80.5), (159.0, 89.0)):
+        back = view.widget_to_image(view.image_to_widget(x, y))
+        assert back == pytest.approx((x, y))
+    assert view.widget_to_image(view.image_to_widget(-20, 10)) is None  # off the picture
+
+
+def test_click_places_an_anchor_at_depth(qtbot, window: MainWindow, scenario_dir: Path) -> None:
+    tools = window.recordings
+    assert window.open_scenario(scenario_dir, paused=True)
+    assert tools.depth_spin.value() == pytest.approx(2.0) and tools.depth_spin.suffix() == " m"
+    frame = shown_frame(qtbot, window)
+    with load_scenario(scenario_dir) as scenario:
+        centre = scenario.anchors[0].position
+        pixel, depth = observe(scenario, centre, frame)
+        camera = scenario.camera
+    tools.place_action.setChecked(True)
+    assert window.worker.paused
+    tools.depth_spin.setValue(depth)
+    with qtbot.waitSignal(tools.placed, timeout=WAIT_MS) as placed:
+        click_camera_pixel(qtbot, window, window.input_view, camera, pixel)
+    anchor = placed.args[0]
+    assert anchor["id"] == "anchor-3"
+    assert np.linalg.norm(np.array(anchor["position"]) - centre) < 0.01
+    with load_scenario(scenario_dir) as again:
+        assert [a.id for a in again.anchors][-1] == "anchor-3"
+    assert [a.id for a in window.composer.anchors][-1] == "anchor-3"  # shown at once
+    before = window.shown_count
+    qtbot.waitUntil(lambda: window.shown_count > before, timeout=WAIT_MS)  # replay restarted
+    assert window.current_frame == frame
+    # off: clicks do nothing
+    tools.place_action.setChecked(False)
+    click_camera_pixel(qtbot, window, window.input_view, camera, pixel)
+    with load_scenario(scenario_dir) as again:
+        assert len(again.anchors) == 3
+
+
+def test_clicks_on_two_frames_triangulate(qtbot, window: MainWindow, scenario_dir: Path) -> None:
+    tools = window.recordings
+    assert window.open_scenario(scenario_dir, paused=True)
+    shown_frame(qtbot, window, 0)
+    with load_scenario(scenario_dir) as scenario:
+        centre = scenario.anchors[0].position
+        last = scenario.frame_count - 1
+        px0, _ = observe(scenario, centre, 0)
+        px9, _ = observe(scenario, centre, last)
+        camera, last_t = scenario.camera, float(scenario.frame_times[last])
+    tools.place_action.setChecked(True)
+    tools.mode_combo.setCurrentText("two views")
+    click_camera_pixel(qtbot, window, window.phone_view, camera, px0)  # the phone's screen
+    assert "now step or seek" in window.statusBar().currentMessage()
+    window.seek(last_t)
+    shown_frame(qtbot, window, last)
+    qtbot.waitUntil(lambda: window.phone_view.image() is not None, timeout=WAIT_MS)
+    with qtbot.waitSignal(tools.placed, timeout=WAIT_MS) as placed:
+        click_camera_pixel(qtbot, window, window.phone_view, camera, px9)
+    assert np.linalg.norm(np.array(placed.args[0]["position"]) - centre) < 0.02
+
+
+def test_click_on_a_zip_scenario_says_unzip(qtbot, window: MainWindow, scenario_dir: Path,
+                                            tmp_path: Path) -> None:
+    archive = tmp_path / "orbit.zip"
+    with zipfile.ZipFile(archive, "w") as zf:
+        for path in scenario_dir.iterdir():
+            zf.write(path, path.name)
+    tools = window.recordings
+    assert window.open_scenario(archive, paused=True)
+    shown_frame(qtbot, window)
+    tools.place_action.setChecked(True)
+    click_camera_pixel(qtbot, window, window.input_view, Intrinsics(160, 90, 1, 1, 80, 45),
+                       (80, 45))
+    message = window.statusBar().currentMessage()
+    assert message.startswith("cannot place anchor:") and "unzip it" in message
+
+
+def tum_source(scenario_dir: Path, folder: Path) -> Path:
+    """The rendered scenario as a TUM trajectory beside its video (the `tum` importer)."""
+    folder.mkdir()
+    shutil.copy(scenario_dir / "video.mp4", folder / "video.mp4")
+    with load_scenario(scenario_dir) as scenario:
+        traj, times, cam = scenario.trajectory, scenario.frame_times, scenario.camera
+    t0 = traj.times[0]
+    (folder / "poses.txt").write_text("".join(
+        f"{t - t0:.6f} " + " ".join(f"{v:.9f}" for v in (*p, *q)) + "\n"
+        for t, p, q in zip(traj.times, traj.positions, traj.quaternions, strict=True)))
+    (folder / "times.txt").write_text("".join(f"{t - t0:.6f}\n" for t in times))
+    (folder / "camera.json").write_text(json.dumps(
+        {"fx": cam.fx, "fy": cam.fy, "cx": cam.cx, "cy": cam.cy, "width": cam.width,
+         "height": cam.height, "camera_axes": "opengl"}))
+    return folder
+
+
+def fill_import_dialog(monkeypatch, src: Path, out: Path) -> None:
+    """The dialog's own buttons clicked, with the file dialogs answering ``src``, ``out``."""
+    answers = iter([str(src), str(out)])
+    monkeypatch.setattr(QFileDialog, "getExistingDirectory",
+                        staticmethod(lambda *a, **k: next(answers)))
+
+    def exec_(dialog: ImportDialog) -> int:
+        dialog.folder_button.click()
+        assert dialog.out_edit.text().endswith("-scenario")  # proposed beside the source
+        dialog.out_button.click()
+        return QDialog.DialogCode.Accepted
+
+    monkeypatch.setattr(ImportDialog, "exec", exec_)
+
+
+def test_import_recording_opens_the_scenario(qtbot, window: MainWindow, scenario_dir: Path,
+                                             tmp_path: Path, monkeypatch) -> None:
+    src = tum_source(scenario_dir, tmp_path / "capture")
+    out = tmp_path / "imported"
+    fill_import_dialog(monkeypatch, src, out)
+    file_menu = next(a.menu() for a in window.menuBar().actions() if a.text() == "&File")
+    assert window.recordings.import_action in file_menu.actions()
+    progress: list[tuple[int, int]] = []
+    with qtbot.waitSignal(window.recordings.imported, timeout=WAIT_MS) as done:
+        window.recordings.import_action.trigger()
+        window.recordings.importer.progress.connect(lambda d, t: progress.append((d, t)))
+    assert done.args[0] == str(out)
+    assert progress and progress[-1][0] == progress[-1][1]
+    assert window.scenario_path == str(out)
+    with load_scenario(out) as scenario:
+        assert scenario.source["format"] == "tum" and scenario.frame_count == 10
+    shown_frame(qtbot, window)
+    assert window.recordings.importer is None
+
+
+def test_import_error_is_one_line_in_a_message_box(qtbot, window: MainWindow, tmp_path: Path,
+                                                   monkeypatch) -> None:
+    src = tmp_path / "not-a-capture"
+    src.mkdir()
+    (src / "notes.txt").write_text("hello")
+    shown: list[str] = []
+    monkeypatch.setattr(QMessageBox, "warning",
+                        staticmethod(lambda _parent, _title, text: shown.append(text)))
+    fill_import_dialog(monkeypatch, src, tmp_path / "out")
+    with qtbot.waitSignal(window.recordings.import_failed, timeout=WAIT_MS) as failed:
+        window.recordings.ask_import()
+    assert shown == [failed.args[0]]
+    assert "not a recording of any known format" in shown[0] and "\n" not in shown[0]
+    assert not (tmp_path / "out").exists()
+    assert window.scenario_path is None

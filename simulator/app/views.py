@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import cv2
 import numpy as np
-from PyQt6.QtCore import QRectF, Qt
-from PyQt6.QtGui import QColor, QImage, QPainter, QPaintEvent
+from PyQt6.QtCore import QPointF, QRectF, Qt, pyqtSignal
+from PyQt6.QtGui import QColor, QImage, QMouseEvent, QPainter, QPaintEvent
 from PyQt6.QtWidgets import QSizePolicy, QWidget
 
 HEAT_MAX = 0.02  # warping error mapped to the top of the colour scale ([0,1] RGB, squared)
@@ -36,7 +36,12 @@ def heat_map(error_map: np.ndarray, size: tuple[int, int] | None = None) -> np.n
 
 
 class ImageView(QWidget):
-    """Shows one RGB image scaled to fit (aspect kept), with a title and an optional note."""
+    """Shows one RGB image scaled to fit (aspect kept), with a title and an optional note.
+    A left click on the picture emits ``pixel_clicked(x, y)`` in the image's pixel
+    coordinates (pixel k's centre at k, as the compositor and OpenCV draw)."""
+
+    pixel_clicked = pyqtSignal(float, float)
+    _TITLE_H = 22
 
     def __init__(self, title: str, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -65,16 +70,53 @@ class ImageView(QWidget):
         """The image shown now (for tests and screenshots)."""
         return self._array
 
+    def _area(self) -> QRectF:
+        return QRectF(self.rect()).adjusted(4, self._TITLE_H, -4, -4)
+
+    def image_rect(self) -> QRectF | None:
+        """Where the picture is drawn in the widget (None: no picture)."""
+        if self._qimage is None:
+            return None
+        area = self._area()
+        w, h = self._qimage.width(), self._qimage.height()
+        scale = min(area.width() / w, area.height() / h)
+        target = QRectF(0, 0, w * scale, h * scale)
+        target.moveCenter(area.center())
+        return target
+
+    def widget_to_image(self, pos: QPointF) -> tuple[float, float] | None:
+        """The image pixel under widget position ``pos`` (widget pixel j covers [j, j+1)),
+        or None outside the picture."""
+        target = self.image_rect()
+        if target is None or not target.contains(pos.x() + 0.5, pos.y() + 0.5):
+            return None
+        scale = target.width() / self._qimage.width()
+        return ((pos.x() + 0.5 - target.left()) / scale - 0.5,
+                (pos.y() + 0.5 - target.top()) / scale - 0.5)
+
+    def image_to_widget(self, x: float, y: float) -> QPointF | None:
+        """The widget position showing image pixel (x, y) (the inverse of widget_to_image)."""
+        target = self.image_rect()
+        if target is None:
+            return None
+        scale = target.width() / self._qimage.width()
+        return QPointF(target.left() + (x + 0.5) * scale - 0.5,
+                       target.top() + (y + 0.5) * scale - 0.5)
+
+    def mousePressEvent(self, event: QMouseEvent) -> None:
+        if event.button() == Qt.MouseButton.LeftButton:
+            pixel = self.widget_to_image(event.position())
+            if pixel is not None:
+                self.pixel_clicked.emit(*pixel)
+        super().mousePressEvent(event)
+
     def paintEvent(self, event: QPaintEvent) -> None:
         painter = QPainter(self)
         painter.fillRect(self.rect(), QColor(24, 24, 28))
-        title_h = 22
-        area = QRectF(self.rect()).adjusted(4, title_h, -4, -4)
-        if self._qimage is not None:
-            w, h = self._qimage.width(), self._qimage.height()
-            scale = min(area.width() / w, area.height() / h)
-            target = QRectF(0, 0, w * scale, h * scale)
-            target.moveCenter(area.center())
+        title_h = self._TITLE_H
+        area = self._area()
+        target = self.image_rect()
+        if target is not None:
             painter.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform)
             painter.drawImage(target, self._qimage)
         painter.setPen(QColor(220, 220, 225))

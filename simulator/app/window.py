@@ -31,6 +31,7 @@ from PyQt6.QtWidgets import (
 
 from simulator.app.charts import ChartPanel, stage_costs
 from simulator.app.overlay import OverlayComposer, Overlays, VirtualCamFeeder
+from simulator.app.recordings import RecordingTools
 from simulator.app.settings_panel import SettingsPanel
 from simulator.app.views import ImageView, heat_map
 from simulator.app.worker import Job, LiveWorker, PreviewRequest, PreviewWorker, ReplayWorker
@@ -107,6 +108,7 @@ class MainWindow(QMainWindow):
         self._build_views()
         self._build_toolbar()
         self._build_settings_dock()
+        self.recordings = RecordingTools(self)  # File ▸ Import recording…, Place anchor
         self._connect_workers()
         self._restore()
         self.worker.start()
@@ -455,6 +457,7 @@ class MainWindow(QMainWindow):
                 name, count = scenario.name, scenario.frame_count
                 camera = (scenario.camera.width, scenario.camera.height)
                 composer = OverlayComposer(scenario)
+                self.recordings.scenario_opened(scenario)
         except InputError as exc:
             self.statusBar().showMessage(f"cannot open: {exc}")
             return False
@@ -821,6 +824,7 @@ class MainWindow(QMainWindow):
         self.store.setValue("geometry", self.saveGeometry())
         self.store.sync()
         self._end_live_worker()
+        self.recordings.shutdown()
         for worker in list(self._live_workers):
             worker.stop()
             worker.wait(10_000)
