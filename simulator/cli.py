@@ -33,7 +33,12 @@ def _add_run(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--device", default="redmi-note-10", help="device profile id or .toml path")
     p.add_argument("--backend", default="cpu", help="cpu | gpu-fp16")
     p.add_argument("--model", default="toon-classic", help="model name or .onnx path")
-    p.add_argument("--input-size", type=int, default=None, help="model input size (square)")
+    p.add_argument("--input-size", type=int, default=None,
+                   help="model input size: size x size pixels (the pixel budget with --fit aspect)")
+    p.add_argument("--fit", choices=("aspect", "crop", "letterbox", "squash"), default=None,
+                   help="how a frame fits the model input: keep its aspect at the pixel budget "
+                   "(default for fully convolutional models), centre crop (sides unstylized), "
+                   "letterbox (padded square) or squash (default otherwise)")
     p.add_argument("--out", default="out/run", help="folder for the reports (default out/run)")
     p.add_argument("--output-video", action="store_true", help="also write output.mp4")
     p.add_argument(
@@ -286,6 +291,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
         backend=args.backend,
         model=args.model,
         input_size=args.input_size,
+        fit=args.fit,
         timing_only=args.timing_only,
         output_video=args.output_video,
         threads=args.threads,

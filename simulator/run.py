@@ -26,7 +26,7 @@ from simulator.metrics.verdict import budgets_for, evaluate
 from simulator.output_paths import prepare_output_dir
 from simulator.pipeline.compose import Compositor
 from simulator.pipeline.settings import PipelineSettings
-from simulator.pipeline.stylize import Stylizer
+from simulator.pipeline.stylize import Stylizer, input_shape, resolve_fit
 from simulator.report import SCHEMA, write_reports
 from simulator.scenario.load import load_scenario
 from simulator.scenario.model import Scenario
@@ -43,6 +43,9 @@ class RunSettings:
     backend: str = "cpu"
     model: str = "toon-classic"
     input_size: int | None = None  # None: the model card's default size
+    # how a frame fits the model input: aspect | crop | letterbox | squash (pipeline/
+    # stylize.py); None: aspect for fully convolutional models, else squash
+    fit: str | None = None
     timing_only: bool = False
     output_video: bool = False
     threads: int = 2  # ONNX Runtime threads on this host; never changes the timeline
@@ -83,6 +86,7 @@ def run_scenario(
     problem = model.card.input.size_problem(input_size)
     if problem:
         raise InputError("--input-size", problem)
+    resolve_fit(model.card, settings.fit)  # --fit aspect on a square-only model: refused
     if settings.threads < 1:
         raise InputError("--threads", f"expected a positive integer, got {settings.threads}")
     settings.pipeline.validate()
@@ -144,6 +148,7 @@ def _interrupted_report(
         "model": {"name": model.card.name, "path": str(model.path)},
         "input_size": input_size, "settings": asdict(settings), "budgets": {},
         "metrics": metrics, "oom_events": [], "size_changes": [], "face": None,
+        "face_detections": [],
         "verdict": {"passed": False, "checks": []},
         "series": {"t": [], "memory_mb": [], "thermal_factor": []},
         "display": [], "frames": [], "host": {"wall_s": None, "frames_per_s": None},
@@ -164,16 +169,20 @@ def _replay_and_report(
     with load_scenario(scenario_path) as scenario, ExitStack() as stack:
         check_pose_stages(settings.pipeline, scenario)
         stage.name = "loading the model"
-        stylizer = None if settings.timing_only else Stylizer(model, input_size, settings.threads)
+        fit = resolve_fit(model.card, settings.fit)
+        stylizer = None if settings.timing_only else Stylizer(model, input_size, settings.threads,
+                                                              fit)
         cam = scenario.camera
+        shape = input_shape(model.card, input_size, cam.width, cam.height, fit)
         memory = MemoryModel(
             profile,
             settings.backend,
             weights_bytes_fp32=model.weights_bytes(),
-            activation_mb=model.activation_mb(input_size),
+            activation_mb=model.activation_mb(shape),  # at the real input shape
             camera_w=cam.width,
             camera_h=cam.height,
             input_size=input_size,
+            input_shape=shape,
         )
         sink = None
         if settings.output_video:
@@ -205,6 +214,7 @@ def _replay_and_report(
             relaunch_after_s=profile.app.cold_start_ms / 1000.0 if settings.relaunch else None,
             thumbnails=settings.thumbnails,
             progress=progress,
+            fit=fit,
         )
         started = time.perf_counter()
         stage.replaying = True
@@ -257,7 +267,8 @@ def _start_worker(
     limit = settings.memory_limit_mb
     if limit is None:
         limit = round(model_process_budget_mb(profile), 1)
-    worker = InferenceWorker(model, threads=1, cpu_fraction=fraction, memory_limit_mb=limit)
+    worker = InferenceWorker(model, threads=1, cpu_fraction=fraction, memory_limit_mb=limit,
+                             fit=settings.fit)
     stack.callback(worker.close)
     return {
         "mechanism": worker.mechanism,
@@ -311,6 +322,8 @@ def build_report(
     metrics["thermal_factor_max"] = result.thermal_factor_max
     cam = scenario.camera
     processed = len(result.series["t"])  # frames the replay reached
+    fit = resolve_fit(model.card, settings.fit)
+    shape = input_shape(model.card, input_size, cam.width, cam.height, fit)
     return {
         "schema": SCHEMA,
         "complete": result.complete,
@@ -344,16 +357,20 @@ def build_report(
         "model": {
             "name": model.card.name,
             "path": str(model.path),
-            "flops": model.flops(input_size),
+            "flops": model.flops(shape),  # at the real input shape
             "parameters": model.card.parameters,
         },
         "input_size": input_size,
+        "input_shape": list(shape),  # [width, height] of the model input at input_size
+        "fit": fit,
         "settings": asdict(settings),
         "budgets": budgets,
         "metrics": metrics,
         "oom_events": result.oom_events,
         "size_changes": result.size_changes,
         "face": result.face,
+        # face priority: every frame with a face box (docs/architecture.md), [] without
+        "face_detections": result.face_detections,
         "verdict": evaluate(metrics, budgets, len(result.oom_events)),
         "series": result.series,
         "display": result.display,

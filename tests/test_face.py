@@ -197,8 +197,11 @@ def test_face_priority_stylized_background(
     np.testing.assert_array_equal(core, crop[side // 4 : 3 * side // 4, side // 4 : 3 * side // 4])
     assert np.abs(core - background_only[inner]).mean() > 3  # the face got more detail
     flops = stylizer.model.flops
-    assert result.face_flops_share == pytest.approx(flops(256) / (flops(256) + flops(160)))
-    assert result.flops == flops(256) + flops(160)
+    # the background is the whole frame at 160, at its real input shape (--fit aspect)
+    background = flops(stylizer.input_shape(rgb.shape[1], rgb.shape[0], 160))
+    assert background != flops(160)
+    assert result.face_flops_share == pytest.approx(flops(256) / (flops(256) + background))
+    assert result.flops == flops(256) + background
 
 
 def test_face_priority_passthrough_and_feathered_edge(

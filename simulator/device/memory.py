@@ -29,8 +29,11 @@ def _model_and_buffers_mb(
     camera_w: int,
     camera_h: int,
     input_size: int,
+    input_shape: tuple[int, int] | None = None,
 ) -> dict[str, float]:
-    """Everything but the app base, activations included, by component."""
+    """Everything but the app base, activations included, by component (the input tensor
+    at ``input_shape`` (width, height) when given, else input_size x input_size)."""
+    in_w, in_h = input_shape or (input_size, input_size)
     memory, hardware = profile.memory, profile.hardware
     precision = backend.precision_bytes / _FP32_BYTES
     screen_px = hardware.screen_width * hardware.screen_height
@@ -41,7 +44,7 @@ def _model_and_buffers_mb(
         "camera_buffers": memory.camera_buffers * memory.camera_bytes_per_px * camera_px / MB,
         "display_buffers": memory.display_buffers * memory.display_bytes_per_px * screen_px / MB,
         # The camera thread writes the normalised RGB input as FP32 whatever the backend.
-        "input_tensor": 3 * input_size * input_size * _FP32_BYTES / MB,
+        "input_tensor": 3 * in_w * in_h * _FP32_BYTES / MB,
     }
 
 
@@ -66,6 +69,8 @@ class MemoryModel:
     activations are scaled to the backend's precision. With `retain_arena` (the default) the
     activation arena stays allocated between runs, as ONNX Runtime's arena and the TFLite /
     Core ML tensor arenas do; without it, activations count only while inferring.
+    ``input_shape`` (width, height) is the real model input when it is not input_size x
+    input_size (``--fit aspect``); ``activation_mb`` is then the peak at that shape.
     """
 
     def __init__(
@@ -79,6 +84,7 @@ class MemoryModel:
         camera_h: int,
         input_size: int,
         retain_arena: bool = True,
+        input_shape: tuple[int, int] | None = None,
     ) -> None:
         for name, value in (
             ("weights_bytes_fp32", weights_bytes_fp32),
@@ -102,6 +108,7 @@ class MemoryModel:
             camera_w=camera_w,
             camera_h=camera_h,
             input_size=input_size,
+            input_shape=input_shape,
         )
 
     def breakdown_mb(self, inferring: bool) -> dict[str, float]:

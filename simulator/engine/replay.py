@@ -38,7 +38,7 @@ from simulator.pipeline.face_priority import FacePriority
 from simulator.pipeline.settings import PipelineSettings
 from simulator.pipeline.skip import SkipPolicy, thumbnail
 from simulator.pipeline.smooth import Smoother
-from simulator.pipeline.stylize import Stylizer
+from simulator.pipeline.stylize import Stylizer, input_shape, resolve_fit
 from simulator.pipeline.warp import warp_to_pose
 from simulator.scenario.model import Scenario
 from simulator.types import Frame
@@ -86,6 +86,8 @@ class ReplayResult:
     measured_latency_ms: list[float]  # real throttling: per inference, in the worker
     thumbnails: list[tuple[int, np.ndarray, np.ndarray]] = field(default_factory=list)
     interrupted_by: int | None = None  # the signal that ended the replay early
+    # face priority: every frame with a face box (report.json "face_detections")
+    face_detections: list[dict] = field(default_factory=list)
 
 
 @dataclass
@@ -160,8 +162,13 @@ class Replay:
         relaunch_after_s: float | None = None,
         thumbnails: int = 6,
         progress: Callable[[int, int], None] | None = None,
+        fit: str | None = None,
     ) -> None:
         self.scenario = scenario
+        # how frames fit the model input (pipeline/stylize.py): the stylizer's, else the
+        # given one or the card's default; the cost model charges that input shape
+        self.fit = stylizer.fit if stylizer is not None and fit is None else resolve_fit(
+            model.card, fit)
         self.cost, self.memory, self.thermal = cost, memory, thermal
         self.display_hz = display_hz
         self.model = model
@@ -224,6 +231,7 @@ class Replay:
                 "t_infer_start": None,
                 "t_infer_end": None,
                 "input_size": None,
+                "input_shape": None,
                 "displayed": False,
                 "reused": False,
                 "t_display": None,
@@ -253,6 +261,7 @@ class Replay:
             else None
         self._face = FacePriority(self.stylizer, p.face.priority) if face_on else None
         self._face_shares: list[float] = []
+        self._face_log: list[dict] = []
         self._measured_ms: list[float] = []
         self._worker_rss: float | None = None
         self._ballooned = False  # memory pressure went to a balloon (the limit stays)
@@ -311,6 +320,7 @@ class Replay:
             measured_latency_ms=self._measured_ms,
             thumbnails=self._thumbs,
             interrupted_by=interrupted_by,
+            face_detections=self._face_log,
         )
 
     def _push(self, t: float, kind: Kind, arg: int) -> None:
@@ -362,6 +372,8 @@ class Replay:
         elif self._worker_tracks and image is not None and self.worker is not None:
             track = self.worker.track(self._frames[index]["t_capture"], image, index,
                                       self.pipeline.face.tracker)
+        if track is not None and image is not None:
+            self._log_face(index, track, image.shape[1], image.shape[0])
         if self._state == "foreground":
             self._latest_frame = (index, image)
             thumb = thumbnail(image) if image is not None and self.pipeline.skip.skip else None
@@ -393,10 +405,30 @@ class Replay:
         if latency_ms is None:  # the kernel killed the confined worker
             return
         rec = self._frames[work.index]
-        rec.update(stylized=True, t_infer_start=self._now, input_size=work.size)
+        rec.update(stylized=True, t_infer_start=self._now, input_size=work.size,
+                   input_shape=list(self._input_shape(work.size)))
         self._skip.stylized(work.thumb, self._pose(work.index))
         self._in_flight = work
         self._push(self._now + latency_ms / 1000.0, Kind.INFER_DONE, work.index)
+
+    def _input_shape(self, size: int) -> tuple[int, int]:
+        """(width, height) of the model input for a whole camera frame at ``size``."""
+        cam = self.scenario.camera
+        return input_shape(self.model.card, size, cam.width, cam.height, self.fit)
+
+    def _log_face(self, index: int, track: FaceTrack, width: int, height: int) -> None:
+        """One ``face_detections`` entry: the track's box on this frame, clipped to it."""
+        box = _clip_box(track.box, width, height)
+        if box is None:
+            return
+        raw = None if track.detection_box is None else _clip_box(track.detection_box,
+                                                                  width, height)
+        self._face_log.append({
+            "t": self._frames[index]["t_capture"], "frame": index, "box": box,
+            "score": round(float(track.confidence), 4),
+            "kind": "detection" if track.detected else "cached", "age": int(track.age),
+            "detector_box": raw,
+        })
 
     def _run_model(self, work: _Work) -> float | None:
         """Stylize on the host (if images are on) and return the inference latency on the
@@ -407,9 +439,11 @@ class Replay:
             result = self._face.render(work.image, work.track)
             work.output, work.face_box = result.image, result.face_box
             self._face_shares.append(result.face_flops_share)
-            sizes = [s for s in (result.face_size, result.background_size) if s is not None]
+            shapes = [] if result.face_size is None else [(result.face_size,) * 2]  # square
+            if result.background_size is not None:
+                shapes.append(self._input_shape(result.background_size))
         elif self.worker is not None and work.image is not None:
-            reply = self.worker.infer(work.image, work.size)
+            reply = self.worker.infer(work.image, work.size)  # at the worker's fit
             self._worker_rss = reply.rss_mb
             if reply.killed:
                 self._kernel_kill(reply.killed, reply.rss_mb)
@@ -420,8 +454,9 @@ class Replay:
         else:
             if self.stylizer is not None and work.image is not None:
                 work.output = self.stylizer.stylize(work.image, work.size)
-            sizes = [work.size]
-        return sum(self.cost.inference_ms(self.model.flops(s), self.thermal.factor) for s in sizes)
+            shapes = [self._input_shape(work.size)]
+        return sum(self.cost.inference_ms(self.model.flops(s), self.thermal.factor)
+                   for s in shapes)
 
     def _kernel_kill(self, cause: str, rss_mb: float | None) -> None:
         """The confined worker was killed: the app dies, as it would on the phone."""
@@ -582,9 +617,18 @@ class Replay:
                 self._thumb_targets.pop(0)
 
     def _recent_fps(self) -> float:
-        """Display FPS over the last second, as the app's own HUD would show it."""
-        first = bisect.bisect_right(self._shown, self._now - 1.0, key=lambda s: s.t_display)
-        return float(len(self._shown) - first)
+        """Display FPS over the last second, as the app's own HUD would show it, with the
+        report's definition (frames per second of time, not frames counted in a window):
+        (n - 1) / (t_last - t_first) of the n frames shown in the trailing second (a
+        steady 10 FPS reads 10.0, never 11 for the frame on the window's edge); 0 for
+        fewer than two."""
+        first = bisect.bisect_right(self._shown, self._now - 1.0 + 1e-9,
+                                    key=lambda s: s.t_display)
+        recent = self._shown[first:]
+        if len(recent) < 2:
+            return 0.0
+        span = recent[-1].t_display - recent[0].t_display
+        return (len(recent) - 1) / span if span > 0 else 0.0
 
     def _face_summary(self) -> dict | None:
         if self._tracker is None and not self._worker_tracks:
@@ -688,3 +732,16 @@ class Replay:
         )
         self._die()
         return True
+
+
+def _clip_box(box, width: int, height: int) -> list[float] | None:
+    """[x, y, w, h] of ``box`` inside a ``width`` x ``height`` frame (2 decimals); None
+    when it does not touch the frame."""
+    x, y, w, h = (float(v) for v in box)
+    if not all(math.isfinite(v) for v in (x, y, w, h)):
+        return None
+    x0, y0 = max(0.0, x), max(0.0, y)
+    x1, y1 = min(float(width), x + w), min(float(height), y + h)
+    if x1 <= x0 or y1 <= y0:
+        return None
+    return [round(x0, 2), round(y0, 2), round(x1 - x0, 2), round(y1 - y0, 2)]

@@ -7,7 +7,7 @@ small explicit protocol over the socket (pickled tuples, never frames):
     parent -> child                         child -> parent
     ("load", path, threads, arena)          ("hello", pid) first, then ("ready", rss_mb)
     ("map", in_name, out_name, nbytes)      -
-    ("infer", seq, h, w, size)              ("ok", seq, latency_ms, cpu_ms, rss_mb)
+    ("infer", seq, h, w, size, fit)         ("ok", seq, latency_ms, cpu_ms, rss_mb)
                                             | ("error", seq, text) | ("oom", seq, text)
     ("detect", seq, h, w, t, index, face)   ("track", seq, track, stats) | ("error", seq, text)
     ("release", arena)                      ("released", rss_mb)
@@ -17,8 +17,8 @@ Frames travel through two POSIX shared-memory segments (input, output) sized for
 largest frame so far. "detect" runs ``simulator.pipeline.face.FaceTracker`` (created in
 the child on first use, with the ``FaceTrackerSettings`` fields ``face`` as a dict) on the
 frame in the input segment; ``track`` is None or (box, keypoints as lists, confidence,
-detected, age), ``stats`` the tracker's counters (``TrackerStats``). ``latency_ms`` is
-measured inside the worker around the Stylizer's
+detected, age, detection box or None), ``stats`` the tracker's counters (``TrackerStats``).
+``latency_ms`` is measured inside the worker around the Stylizer's
 preprocess + run + postprocess. If the worker dies (kernel OOM kill = SIGKILL with the
 cgroup's oom_kill counter up), ``infer`` says so in ``WorkerReply.killed`` and ``restart()``
 relaunches it like a phone app. ``close()`` (also ``with``, atexit) removes the process, the
@@ -89,12 +89,16 @@ class InferenceWorker:
     def __init__(self, model_name_or_path: str | Path | ResolvedModel, *, threads: int = 1,
                  cpu_fraction: float | None = None, memory_limit_mb: float | None = None,
                  arena: bool = True, mechanism: str = "auto",
-                 start_timeout_s: float = 60.0) -> None:
+                 start_timeout_s: float = 60.0, fit: str | None = None) -> None:
         self.model = (model_name_or_path if isinstance(model_name_or_path, ResolvedModel)
                       else resolve_model(str(model_name_or_path)))
         if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
             raise InputError("threads", f"expected a thread count >= 1, got {threads!r}")
         self.threads = threads
+        from simulator.pipeline.stylize import resolve_fit  # onnxruntime: not at import
+
+        # how frames fit the model input (pipeline/stylize.py); None: the card's default
+        self.fit = resolve_fit(self.model.card, fit)
         self.cpu_fraction = cpu_fraction
         self.memory_limit_mb = memory_limit_mb
         self.arena = arena
@@ -247,7 +251,7 @@ class InferenceWorker:
         self._seq += 1
         seq = self._seq
         start = time.perf_counter()
-        self._conn.send(("infer", seq, height, width, size))
+        self._conn.send(("infer", seq, height, width, size, self.fit))
         while True:
             reply = self._receive(timeout_s)
             elapsed = (time.perf_counter() - start) * 1000.0
@@ -301,9 +305,10 @@ class InferenceWorker:
             self.tracker_stats = TrackerStats(**stats)
             if found is None:
                 return None
-            box, keypoints, confidence, detected, age = found
+            box, keypoints, confidence, detected, age, raw = found
             return FaceTrack(box=tuple(box), keypoints=np.asarray(keypoints, float),
-                             confidence=confidence, detected=detected, age=age)
+                             confidence=confidence, detected=detected, age=age,
+                             detection_box=None if raw is None else tuple(raw))
 
     def release_memory(self, arena: bool | None = None) -> float | None:
         """Drop pooled buffers: recreate the session (``arena`` False disables the CPU
@@ -617,7 +622,7 @@ def _child_main(fd: int) -> None:
                 with open(SHM_DIR / name, "r+b") as handle:  # no resource tracker here
                     maps.append(mmap.mmap(handle.fileno(), msg[3]))
         elif kind == "infer":
-            _, seq, height, width, size = msg
+            _, seq, height, width, size, stylizer.fit = msg
             nbytes = height * width * 3
             frame = np.frombuffer(maps[0], np.uint8, nbytes).reshape(height, width, 3)
             try:
@@ -647,7 +652,8 @@ def _child_main(fd: int) -> None:
                 track = tracker.update(t, frame.copy(), index)
                 found = None if track is None else (
                     [float(v) for v in track.box], track.keypoints.tolist(),
-                    float(track.confidence), bool(track.detected), int(track.age))
+                    float(track.confidence), bool(track.detected), int(track.age),
+                    None if track.detection_box is None else list(track.detection_box))
                 stats = {"frames": tracker.frames, "detections": tracker.detections,
                          "found": tracker.found,
                          "detections_per_s": tracker.detections_per_s,

@@ -107,7 +107,8 @@ class FaceTrack:
     """The tracked face on one frame, in full-frame pixels, filtered.
 
     ``detected``: a detection ran on this frame and found the face; ``age``: frames since
-    the last successful detection (0 when ``detected``); ``confidence``: its score.
+    the last successful detection (0 when ``detected``); ``confidence``: its score;
+    ``detection_box``: the detector's own (unfiltered) box when ``detected``, else None.
     """
 
     box: tuple[float, float, float, float]
@@ -115,6 +116,7 @@ class FaceTrack:
     confidence: float
     detected: bool
     age: int
+    detection_box: tuple[float, float, float, float] | None = None
 
     @property
     def center(self) -> tuple[float, float]:
@@ -174,14 +176,14 @@ class FaceTracker:
         self._first_t = t if self._seq_frames == 1 else self._first_t
         self._last_t = t
 
-        detected = False
+        detected, detection_box = False, None
         every = self.settings.detect_every
         if self._last_attempt is None or index - self._last_attempt >= every:
             self._last_attempt = index
             found = self.detect(rgb, near=self._predicted(t))
             if found is not None:
                 self._accept(t, index, found)
-                detected = True
+                detected, detection_box = True, tuple(float(v) for v in found.box)
         if self._found_index is None:
             return None
         age = index - self._found_index
@@ -197,6 +199,7 @@ class FaceTracker:
             confidence=self._confidence,
             detected=detected,
             age=age,
+            detection_box=detection_box,
         )
 
     def detect(self, rgb: np.ndarray, near: np.ndarray | None = None) -> FaceDetection | None:

@@ -113,7 +113,7 @@ class FacePriority:
                 image=self.stylizer.stylize(rgb),
                 face_box=None,
                 face_flops_share=0.0,
-                flops=model.flops(size),
+                flops=model.flops(self.stylizer.input_shape(width, height, size)),
                 face_size=None,
                 background_size=size,
             )
@@ -123,7 +123,9 @@ class FacePriority:
         if self.settings.background == "stylize":
             background_size: int | None = self.settings.background_size
             image = self.stylizer.stylize(rgb, background_size)
-            background_flops = model.flops(background_size)
+            background_flops = model.flops(
+                self.stylizer.input_shape(width, height, background_size)
+            )
         else:
             background_size, image, background_flops = None, rgb.copy(), 0
         mask = feather_mask(

@@ -2,28 +2,97 @@
 
 Pre- and post-processing are a handful of vectorised OpenCV calls so that the host time
 is dominated by the model itself.
+
+How a frame becomes the model input (``fit``, ``--fit`` of ``arsim run``):
+- ``aspect`` (the default for fully convolutional models, card ``input.fully_convolutional``):
+  the whole frame resized keeping its aspect to the model's pixel budget, about size x size
+  pixels (each side the nearest multiple of ``size_multiple``, within min..max); the output
+  is resized back to the frame;
+- ``crop``: the centre square of the frame at size x size; the stylized square is put back
+  in the centre of the frame and the sides outside it stay as the camera saw them
+  (unstylized: what a user expects of a square filter on a wide frame, and anchors stay
+  where the camera geometry puts them);
+- ``letterbox``: the whole frame resized keeping its aspect into size x size, the rest
+  padded black; the padding is cut off the output, which is resized back to the frame;
+- ``squash``: the frame resized to size x size whatever its aspect (distorted; the only
+  choice, and the default, for models that take square inputs only).
+``input_shape`` gives the (width, height) of the tensor for any of them: the one place the
+stylizer, the cost and memory models and the report take it from.
 """
 
 from __future__ import annotations
+
+import math
 
 import cv2
 import numpy as np
 import onnxruntime as ort
 
 from simulator.errors import InputError
+from simulator.zoo.card import ModelCard
 from simulator.zoo.registry import ResolvedModel
+
+FITS = ("aspect", "crop", "letterbox", "squash")
+
+
+def resolve_fit(card: ModelCard, fit: str | None) -> str:
+    """The fit mode a model runs with: ``fit`` checked against the card, or the card's
+    default (``aspect`` for fully convolutional models, else ``squash``) when None."""
+    if fit is None:
+        return "aspect" if card.input.fully_convolutional else "squash"
+    if fit not in FITS:
+        raise InputError("--fit", f"expected one of {', '.join(FITS)}, got {fit!r}")
+    if fit == "aspect" and not card.input.fully_convolutional:
+        raise InputError("--fit", f"aspect needs a fully convolutional model; {card.name}'s "
+                         "card does not say input.fully_convolutional (use crop, letterbox "
+                         "or squash)")
+    return fit
+
+
+def input_shape(card: ModelCard, size: int, frame_w: int, frame_h: int,
+                fit: str) -> tuple[int, int]:
+    """(width, height) of the model input for a ``frame_w`` x ``frame_h`` frame at ``size``
+    under ``fit``: size x size, except ``aspect``: the frame's aspect at about size*size
+    pixels, each side the nearest multiple of the card's ``size_multiple`` within
+    min_size..max_size (first scaled down, keeping the aspect, when the longer side would
+    pass max_size)."""
+    if fit != "aspect" or frame_w == frame_h:
+        return size, size
+    spec = card.input
+    aspect = frame_w / frame_h
+    width, height = size * math.sqrt(aspect), size / math.sqrt(aspect)
+    longer = max(width, height)
+    if longer > spec.max_size:
+        width, height = width * spec.max_size / longer, height * spec.max_size / longer
+    step = spec.size_multiple
+    lowest = math.ceil(spec.min_size / step) * step
+    highest = spec.max_size // step * step
+
+    def side(value: float) -> int:
+        return min(max(round(value / step) * step, lowest), highest)
+
+    return side(width), side(height)
+
+
+def centre_square(width: int, height: int) -> tuple[int, int, int]:
+    """(x0, y0, side) of the largest centred square of a ``width`` x ``height`` frame."""
+    side = min(width, height)
+    return (width - side) // 2, (height - side) // 2, side
 
 
 class Stylizer:
     """Runs one model in a single ONNX Runtime CPU session, at ``input_size`` by default or
-    at any other size the model card allows (per call: dynamic resolution, face crops)."""
+    at any other size the model card allows (per call: dynamic resolution, face crops),
+    fitting frames to the model input by ``fit`` (None: the card's default; see above)."""
 
-    def __init__(self, model: ResolvedModel, input_size: int, threads: int = 1) -> None:
+    def __init__(self, model: ResolvedModel, input_size: int, threads: int = 1,
+                 fit: str | None = None) -> None:
         self.model = model
         self.check_size(input_size)
         if threads < 1:
             raise InputError("threads", f"expected a thread count >= 1, got {threads}")
         self.input_size = input_size
+        self.fit = resolve_fit(model.card, fit)
         options = ort.SessionOptions()
         options.intra_op_num_threads = threads
         options.inter_op_num_threads = 1
@@ -56,15 +125,44 @@ class Stylizer:
         if problem:
             raise InputError("input size", f"{problem} (model {self.model.name})")
 
+    def input_shape(self, width: int, height: int, size: int | None = None) -> tuple[int, int]:
+        """(width, height) of the model input for a ``width`` x ``height`` frame."""
+        return input_shape(self.model.card, size or self.input_size, width, height, self.fit)
+
+    def _layout(self, width: int, height: int, size: int):
+        """(input (w, h), frame region (x, y, w, h) fed to the model, content region
+        (x, y, w, h) of the input that holds it: smaller than the input when letterboxed)."""
+        in_w, in_h = self.input_shape(width, height, size)
+        region = (0, 0, width, height)
+        content = (0, 0, in_w, in_h)
+        if self.fit == "crop" and width != height:
+            x0, y0, side = centre_square(width, height)
+            region = (x0, y0, side, side)
+        elif self.fit == "letterbox" and width != height:
+            scale = size / max(width, height)
+            cw = min(size, max(1, round(width * scale)))
+            ch = min(size, max(1, round(height * scale)))
+            content = ((size - cw) // 2, (size - ch) // 2, cw, ch)
+        return (in_w, in_h), region, content
+
     def preprocess(self, rgb: np.ndarray, size: int | None = None) -> np.ndarray:
-        """RGB uint8 H x W x 3 -> float32 model input [1, ...], size x size (default
-        ``input_size``), contiguous."""
+        """RGB uint8 H x W x 3 -> float32 model input [1, ...] at ``input_shape`` (size x
+        size, or the frame's aspect with ``fit`` aspect; default size ``input_size``),
+        contiguous."""
         size = size or self.input_size
-        small = shrink_to_square(rgb, size)
+        height, width = rgb.shape[:2]
+        (in_w, in_h), (rx, ry, rw, rh), (cx, cy, cw, ch) = self._layout(width, height, size)
+        source = rgb[ry : ry + rh, rx : rx + rw]
+        small = shrink_to_square(source, size) if self.fit == "squash" else shrink_to(
+            source, cw, ch)
+        if (cw, ch) != (in_w, in_h):  # letterbox: black bars around the frame
+            padded = np.zeros((in_h, in_w, 3), dtype=np.uint8)
+            padded[cy : cy + ch, cx : cx + cw] = small
+            small = padded
         scale = np.float32(self._in_scale)
         if self._in_nchw:
             # per-plane scaling into the NCHW buffer: ~10x faster than cv2.dnn.blobFromImage
-            tensor = np.empty((1, 3, size, size), dtype=np.float32)
+            tensor = np.empty((1, 3, in_h, in_w), dtype=np.float32)
             planes = cv2.split(small)
             for channel, plane in enumerate(planes[::-1] if self._in_swap else planes):
                 np.multiply(plane, scale, out=tensor[0, channel], casting="unsafe")
@@ -96,20 +194,47 @@ class Stylizer:
 
     def stylize(self, rgb: np.ndarray, size: int | None = None) -> np.ndarray:
         """A stylized RGB uint8 frame of the same size as ``rgb``, the model run at
-        ``size`` (default ``input_size``; the caller checks other sizes with check_size)."""
+        ``size`` (default ``input_size``; the caller checks other sizes with check_size),
+        the frame fitted to the input by ``fit`` and the output mapped back to the frame."""
         height, width = rgb.shape[:2]
-        return self.postprocess(self.run(self.preprocess(rgb, size)), width, height)
+        size = size or self.input_size
+        (in_w, in_h), (rx, ry, rw, rh), (cx, cy, cw, ch) = self._layout(width, height, size)
+        out = self.run(self.preprocess(rgb, size))
+        if (cw, ch) == (in_w, in_h) and (rw, rh) == (width, height):
+            return self.postprocess(out, width, height)  # aspect, squash: the whole frame
+        styled = self.postprocess(out, in_w, in_h)[cy : cy + ch, cx : cx + cw]
+        if (rw, rh) == (width, height):  # letterbox: the bars cut off
+            return cv2.resize(styled, (width, height), interpolation=cv2.INTER_LINEAR)
+        frame = rgb.copy()  # crop: the stylized centre square, the sides as captured
+        frame[ry : ry + rh, rx : rx + rw] = cv2.resize(
+            styled, (rw, rh), interpolation=cv2.INTER_LINEAR
+        )
+        return frame
 
 
-def shrink_to_square(rgb: np.ndarray, size: int) -> np.ndarray:
-    """Resize to size x size, area-averaging where it shrinks.
+def shrink_to(rgb: np.ndarray, width: int, height: int) -> np.ndarray:
+    """Resize to width x height, area-averaging where it shrinks.
 
     OpenCV's INTER_AREA is fast only for an exact whole-number factor (about 2 ms for
     640x360 -> 256x256 with one thread, against 0.15 ms for an exact halving). So: bilinear
-    to k*size square, with k the whole-number part of the larger axis' reduction (each axis
-    then shrinks by less than 2, or grows, where bilinear does not alias), then an exact
-    k x k area average: ~0.4 ms, within 1 grey level of INTER_AREA on photographs.
+    to k*width x k*height, with k the whole-number part of the smaller axis' reduction
+    (for an aspect-keeping resize both axes shrink alike, so each then shrinks by less than
+    2, or grows, where bilinear does not alias), then an exact k x k area average: ~0.4 ms,
+    within 1 grey level of INTER_AREA on photographs.
     """
+    h, w = rgb.shape[:2]
+    if (w, h) == (width, height):
+        return rgb
+    k = max(1, min(w // width, h // height))
+    if k == 1:
+        return cv2.resize(rgb, (width, height), interpolation=cv2.INTER_LINEAR)
+    big = cv2.resize(rgb, (k * width, k * height), interpolation=cv2.INTER_LINEAR)
+    return cv2.resize(big, (width, height), interpolation=cv2.INTER_AREA)
+
+
+def shrink_to_square(rgb: np.ndarray, size: int) -> np.ndarray:
+    """Resize to size x size whatever the aspect (``squash``), as ``shrink_to`` does;
+    the k of the square case is the larger axis' reduction, as it always was."""
     h, w = rgb.shape[:2]
     k = max(1, max(w, h) // size)
     if k == 1:

@@ -2,7 +2,8 @@
 
 Sections: header (scenario, device, backend, model, input size, complete/incomplete banner),
 verdict table, key metrics, plots (display FPS, latency, memory, thermal factor, flicker),
-OOM events, input/output thumbnails, settings. Every piece of report text is escaped.
+OOM events, pipeline (size changes, face priority with its detection timeline),
+input/output thumbnails (face boxes drawn on them), settings. Every piece of report text is escaped.
 """
 
 from __future__ import annotations
@@ -71,6 +72,8 @@ svg.chart { width:100%; height:auto; display:block; }
 .thumb { background:var(--card); border:1px solid var(--line); border-radius:6px; padding:8px;
   flex:0 0 auto; }
 .thumb img { display:block; border-radius:3px; }
+.shot { position:relative; } .shot svg.face-box { position:absolute; left:0; top:0;
+  width:100%; height:100%; pointer-events:none; }
 .thumb .pair { display:flex; gap:6px; } .thumb .cap { color:var(--muted); font-size:12px; }
 footer { margin-top:32px; color:var(--muted); font-size:12px; }
 .empty { color:var(--muted); }
@@ -205,7 +208,56 @@ def _pipeline(report: Mapping) -> str:
         parts.append(_table(("Time (s)", "From", "To", "Why"), rows))
     if report.get("face"):
         parts.append(_key_value_table(report["face"], "Face priority"))
+    if report.get("face_detections"):
+        parts.append(f'<div class="plots">{_face_timeline(report["face_detections"])}</div>')
     return "".join(parts) or '<p class="empty">No input size changes; face priority off.</p>'
+
+
+def _face_timeline(detections: Sequence[Mapping]) -> str:
+    """Detector hits (dots: time, score) and the span the face box was tracked (line at
+    the score it carries; broken where no frame had a box)."""
+    fresh = [d for d in detections if d.get("kind") == "detection"]
+    xs: list[float] = []
+    ys: list[float | None] = []
+    previous = None
+    for d in detections:
+        if previous is not None and d.get("frame") != previous + 1:
+            xs.append(float(d["t"]))
+            ys.append(None)  # a gap: no box on the frames between
+        xs.append(float(d["t"]))
+        ys.append(d.get("score"))
+        previous = d.get("frame")
+    chart = line_chart(
+        [Series("tracked box", xs, ys, "#94a3b8"),
+         Series("detection", [d["t"] for d in fresh], [d.get("score") for d in fresh],
+                "#db2777", dots=True)],
+        x_label="capture time (s)", y_label="score", description="face detections",
+    )
+    return _figure(f"Face detections ({len(fresh)} detector hits, {len(detections)} frames "
+                   "with a box)", chart)
+
+
+def _frame_size(report: Mapping) -> tuple[int, int] | None:
+    scenario = report.get("scenario") or {}
+    width, height = scenario.get("width"), scenario.get("height")
+    ok = all(isinstance(v, int) and v > 0 for v in (width, height))
+    return (width, height) if ok else None
+
+
+def _face_box_svg(entry: Mapping | None, frame_w: int, frame_h: int) -> str:
+    """An SVG overlay (frame pixel coordinates) with the frame's face box, or ""."""
+    if not entry or not entry.get("box") or frame_w <= 0 or frame_h <= 0:
+        return ""
+    x, y, w, h = (float(v) for v in entry["box"])
+    kind = str(entry.get("kind", ""))
+    colour = "#db2777" if kind == "detection" else "#f59e0b"
+    title = f"face {kind}, score {format_number(entry.get('score'))}"
+    return (
+        f'<svg class="face-box" viewBox="0 0 {frame_w} {frame_h}" preserveAspectRatio="none">'
+        f'<rect x="{x:.1f}" y="{y:.1f}" width="{w:.1f}" height="{h:.1f}" fill="none" '
+        f'stroke="{colour}" stroke-width="{max(2.0, frame_w / 160):.1f}">'
+        f"<title>{escape(title)}</title></rect></svg>"
+    )
 
 
 def _figure(caption: str, svg: str) -> str:
@@ -296,13 +348,23 @@ def jpeg_data_uri(rgb: np.ndarray, width: int = THUMBNAIL_WIDTH, quality: int = 
     return "data:image/jpeg;base64," + base64.b64encode(encoded.tobytes()).decode("ascii")
 
 
-def _thumbnails(thumbnails: Sequence[tuple[int, np.ndarray, np.ndarray]]) -> str:
+def _thumbnails(
+    thumbnails: Sequence[tuple[int, np.ndarray, np.ndarray]],
+    face_detections: Sequence[Mapping] = (),
+    frame_size: tuple[int, int] | None = None,
+) -> str:
+    """Input/output pairs; with face priority, the frame's face box (in ``frame_size``
+    pixels, default each image's own) drawn on both."""
     if not thumbnails:
         return '<p class="empty">No thumbnails were recorded.</p>'
+    faces = {d.get("frame"): d for d in face_detections}
     cells = []
     for frame_index, input_rgb, output_rgb in thumbnails:
+        face = faces.get(int(frame_index))
         images = "".join(
-            f'<div><img src="{jpeg_data_uri(image)}" width="{THUMBNAIL_WIDTH}" alt="{kind}">'
+            f'<div><div class="shot"><img src="{jpeg_data_uri(image)}" '
+            f'width="{THUMBNAIL_WIDTH}" alt="{kind}">'
+            f"{_face_box_svg(face, *(frame_size or (image.shape[1], image.shape[0])))}</div>"
             f'<div class="cap">{kind}</div></div>'
             for kind, image in (("input", input_rgb), ("output", output_rgb))
         )
@@ -347,7 +409,7 @@ def render_html(
             "<h2>Pipeline</h2>",
             _pipeline(report),
             "<h2>Input and output</h2>",
-            _thumbnails(thumbnails),
+            _thumbnails(thumbnails, report.get("face_detections") or [], _frame_size(report)),
             "<h2>Metrics</h2>",
             _metrics_table(report.get("metrics") or {}),
             "<h2>Settings</h2>",

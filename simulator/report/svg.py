@@ -19,12 +19,14 @@ AXIS = "#94a3b8"
 
 @dataclass(frozen=True)
 class Series:
-    """One line; a None or NaN y breaks the line (a gap)."""
+    """One line; a None or NaN y breaks the line (a gap). ``dots``: a dot at each point
+    and no line (events, e.g. face detections with their scores)."""
 
     label: str
     xs: Sequence[float]
     ys: Sequence[float | None]
     colour: str = "#2563eb"
+    dots: bool = False
 
 
 @dataclass(frozen=True)
@@ -182,6 +184,14 @@ def line_chart(
             f'stroke="{guide.colour}" stroke-width="1.2" stroke-dasharray="5 4"/>'
         )
     for spec, points in zip(series, point_lists, strict=True):
+        if spec.dots:
+            parts.extend(
+                f'<circle class="dot" cx="{px(x):.1f}" cy="{py(y):.1f}" r="3" '
+                f'fill="{spec.colour}"><title>{escape(spec.label)}: {y:.3g} at '
+                f"{x:.3g}</title></circle>"
+                for x, y in (p for p in points if p)
+            )
+            continue
         path = _path_data(points, px, py)
         if path:
             parts.append(

@@ -308,7 +308,7 @@ def generator_card(
         name=name,
         file=file,
         description=description,
-        input=InputSpec("NCHW", VALUE_RANGE, "RGB", 256, 8, 64, 1024),
+        input=InputSpec("NCHW", VALUE_RANGE, "RGB", 256, 8, 64, 1024, fully_convolutional=True),
         output=ImageSpec("NCHW", VALUE_RANGE, "RGB"),
         parameters=first.parameters,
         weights_mb=round(first.weights_bytes / BYTES_PER_MB, 6),

@@ -34,12 +34,17 @@ class ImageSpec:
 
 @dataclass(frozen=True)
 class InputSpec(ImageSpec):
-    """The model input: an image spec plus the square sizes the model accepts."""
+    """The model input: an image spec plus the square sizes the model accepts.
+
+    ``fully_convolutional``: the graph accepts any H x W (each side a multiple of
+    ``size_multiple`` within min..max), so a frame can keep its aspect (``--fit aspect``);
+    false: only square ``size x size`` inputs are known to work."""
 
     default_size: int = 256
     size_multiple: int = 8
     min_size: int = 64
     max_size: int = 1024
+    fully_convolutional: bool = False
 
     def size_problem(self, size: int) -> str | None:
         """Why ``size`` is not an acceptable input size, or None when it is."""
@@ -102,6 +107,12 @@ class _Fields:
             value = int(value)
         if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
             raise self.error(key, f"an integer >= {minimum}")
+        return value
+
+    def boolean(self, key: str, default: bool) -> bool:
+        value = self.data.get(key, default)
+        if not isinstance(value, bool):
+            raise self.error(key, "true or false")
         return value
 
     def number(self, key: str, default: float | None = None) -> float:
@@ -170,6 +181,7 @@ def card_from_dict(data: Any, where: str | Path) -> ModelCard:
         size_multiple=inp.integer("size_multiple", 8, minimum=1),
         min_size=inp.integer("min_size", 64, minimum=1),
         max_size=inp.integer("max_size", 1024, minimum=1),
+        fully_convolutional=inp.boolean("fully_convolutional", False),
     )
     if input_spec.min_size > input_spec.max_size:
         raise inp.error("max_size", f"a size >= min_size ({input_spec.min_size})")
@@ -220,6 +232,7 @@ def card_to_dict(card: ModelCard) -> dict[str, Any]:
             "size_multiple": card.input.size_multiple,
             "min_size": card.input.min_size,
             "max_size": card.input.max_size,
+            "fully_convolutional": card.input.fully_convolutional,
         },
         "output": image(card.output),
         "parameters": card.parameters,

@@ -1,7 +1,8 @@
-"""Static cost of an ONNX image model at a square input size: FLOPs, parameters, memory.
+"""Static cost of an ONNX image model at an input size: FLOPs, parameters, memory.
 
-The image input is set to batch 1 and ``size x size`` (its channel axis is the one of
-length 3), ONNX shape inference gives every tensor's shape, and the graph is walked
+The image input is set to batch 1 and ``size x size``, or ``width x height`` when the size
+is given as a ``(width, height)`` pair (its channel axis is the one of length 3), ONNX
+shape inference gives every tensor's shape, and the graph is walked
 once in topological order. When shape inference cannot resolve a shape (e.g. a
 Reshape whose target is computed at run time), the graph is run once on a zero image
 with ONNX Runtime to read the real shapes.
@@ -89,24 +90,39 @@ Shape = tuple[int, ...]
 ModelLike = onnx.ModelProto | str | Path
 
 
+InputSize = int | tuple[int, int]  # size (a size x size square) or (width, height)
+
+
 @dataclass(frozen=True)
 class GraphStats:
-    """Cost figures of one model at one input size."""
+    """Cost figures of one model at one input size (``size``: the square side, or 0 for a
+    rectangular input; ``shape``: (width, height) in both cases)."""
 
     size: int
     flops: int
     parameters: int
     weights_bytes: int
     activation_peak_bytes: int
+    shape: tuple[int, int] = (0, 0)
 
 
-def flops(model: ModelLike, size: int) -> int:
-    """FLOPs of one inference at a ``size x size`` input (multiply-add = 2)."""
+def input_wh(size: InputSize) -> tuple[int, int]:
+    """(width, height) of an input size given as a square side or a (width, height) pair."""
+    if isinstance(size, tuple | list):
+        width, height = (int(v) for v in size)
+        return width, height
+    return int(size), int(size)
+
+
+def flops(model: ModelLike, size: InputSize) -> int:
+    """FLOPs of one inference at a ``size x size`` (or ``(width, height)``) input
+    (multiply-add = 2)."""
     return analyze(model, size).flops
 
 
-def activation_peak_bytes(model: ModelLike, size: int) -> int:
-    """Most bytes of activations alive at once during one inference at ``size x size``."""
+def activation_peak_bytes(model: ModelLike, size: InputSize) -> int:
+    """Most bytes of activations alive at once during one inference at ``size x size``
+    (or ``(width, height)``)."""
     return analyze(model, size).activation_peak_bytes
 
 
@@ -120,22 +136,25 @@ def weights_bytes(model: ModelLike) -> int:
     return sum(_tensor_bytes(t) for t in _load(model).graph.initializer)
 
 
-def analyze(model: ModelLike, size: int) -> GraphStats:
-    """All cost figures of ``model`` at a ``size x size`` input in one pass."""
+def analyze(model: ModelLike, size: InputSize) -> GraphStats:
+    """All cost figures of ``model`` at a ``size x size`` input (or a ``(width, height)``
+    one) in one pass."""
     proto = _load(model)
     where = str(model) if isinstance(model, str | Path) else (proto.graph.name or "model")
-    shapes, dtypes = _tensor_shapes(proto, size, where)
+    width, height = input_wh(size)
+    shapes, dtypes = _tensor_shapes(proto, (width, height), where)
     graph = proto.graph
     initializer_shapes = {t.name: tuple(t.dims) for t in graph.initializer}
     shapes = {**initializer_shapes, **shapes}
     nodes = _topological_order(graph)
     total_flops = sum(_node_flops(node, shapes) for node in nodes)
     return GraphStats(
-        size=size,
+        size=width if width == height else 0,
         flops=int(total_flops),
         parameters=sum(_numel(s) for s in initializer_shapes.values()),
         weights_bytes=sum(_tensor_bytes(t) for t in graph.initializer),
         activation_peak_bytes=_activation_peak(graph, nodes, shapes, dtypes),
+        shape=(width, height),
     )
 
 
@@ -178,16 +197,17 @@ def _tensor_bytes(tensor: onnx.TensorProto) -> int:
     return _numel(tuple(tensor.dims)) * itemsize
 
 
-def _with_input_size(model: onnx.ModelProto, size: int) -> onnx.ModelProto:
-    """A copy whose image input is [1, 3, size, size] (or NHWC) and whose other shapes
+def _with_input_size(model: onnx.ModelProto, size: InputSize) -> onnx.ModelProto:
+    """A copy whose image input is [1, 3, height, width] (or NHWC) and whose other shapes
     are forgotten, so that shape inference starts fresh."""
+    width, height = input_wh(size)
     sized = copy.deepcopy(model)
     image = image_input(sized)
     axis = channel_axis(image)
     if axis is None:
         raise ValueError("the image input is not a rank-4 tensor with 3 channels")
     dims = image.type.tensor_type.shape.dim
-    wanted = [1, 3, size, size] if axis == 1 else [1, size, size, 3]
+    wanted = [1, 3, height, width] if axis == 1 else [1, height, width, 3]
     for dim, value in zip(dims, wanted, strict=True):
         dim.Clear()
         dim.dim_value = value
@@ -198,14 +218,16 @@ def _with_input_size(model: onnx.ModelProto, size: int) -> onnx.ModelProto:
 
 
 def _tensor_shapes(
-    model: onnx.ModelProto, size: int, where: str
+    model: onnx.ModelProto, size: InputSize, where: str
 ) -> tuple[dict[str, Shape], dict[str, int]]:
     """Shape and element byte size of every non-weight tensor at the given input size."""
+    width, height = input_wh(size)
+    named = f"{width}" if width == height else f"{width}x{height}"
     try:
         sized = _with_input_size(model, size)
         inferred = shape_inference.infer_shapes(sized, strict_mode=False, data_prop=True)
     except (ValueError, onnx.shape_inference.InferenceError) as exc:
-        raise InputError(where, f"cannot infer tensor shapes at size {size}: {exc}") from None
+        raise InputError(where, f"cannot infer tensor shapes at size {named}: {exc}") from None
     shapes: dict[str, Shape] = {}
     itemsizes: dict[str, int] = {}
     graph = inferred.graph

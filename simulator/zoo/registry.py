@@ -41,32 +41,42 @@ def models_dir() -> Path:
 
 @dataclass
 class ResolvedModel:
-    """A validated ONNX model file and its card; costs are computed once per size."""
+    """A validated ONNX model file and its card; costs are computed once per input shape.
+
+    Sizes are a square side (``256``) or a real input shape ``(width, height)``; a square
+    shape is the same as its side (card tables first), any other is computed from the graph
+    (and cached)."""
 
     name: str
     path: Path
     card: ModelCard
-    _stats: dict[int, graph_stats.GraphStats] = field(default_factory=dict, repr=False)
+    _stats: dict[tuple[int, int], graph_stats.GraphStats] = field(
+        default_factory=dict, repr=False
+    )
     _graph: onnx.ModelProto | None = field(default=None, repr=False)
 
-    def _analyze(self, size: int) -> graph_stats.GraphStats:
-        if size not in self._stats:
+    def _analyze(self, size: graph_stats.InputSize) -> graph_stats.GraphStats:
+        shape = graph_stats.input_wh(size)
+        if shape not in self._stats:
             if self._graph is None:
                 self._graph = onnx.load(str(self.path), load_external_data=False)
-            self._stats[size] = graph_stats.analyze(self._graph, size)
-        return self._stats[size]
+            self._stats[shape] = graph_stats.analyze(self._graph, shape)
+        return self._stats[shape]
 
-    def flops(self, size: int) -> int:
-        """FLOPs of one inference at ``size x size`` (card table first, else the graph)."""
-        if size in self.card.flops:
-            return self.card.flops[size]
-        return self._analyze(size).flops
+    def flops(self, size: graph_stats.InputSize) -> int:
+        """FLOPs of one inference at ``size x size`` or at ``(width, height)`` (card table
+        first for squares, else the graph)."""
+        width, height = graph_stats.input_wh(size)
+        if width == height and width in self.card.flops:
+            return self.card.flops[width]
+        return self._analyze((width, height)).flops
 
-    def activation_mb(self, size: int) -> float:
-        """Activation peak in MB (2**20 bytes) at ``size x size``."""
-        if size in self.card.activation_mb:
-            return self.card.activation_mb[size]
-        return self._analyze(size).activation_peak_bytes / BYTES_PER_MB
+    def activation_mb(self, size: graph_stats.InputSize) -> float:
+        """Activation peak in MB (2**20 bytes) at ``size x size`` or ``(width, height)``."""
+        width, height = graph_stats.input_wh(size)
+        if width == height and width in self.card.activation_mb:
+            return self.card.activation_mb[width]
+        return self._analyze((width, height)).activation_peak_bytes / BYTES_PER_MB
 
     def weights_bytes(self) -> int:
         """Bytes of the model's weights (initializers)."""

@@ -144,6 +144,7 @@ def toon_classic_card(model: onnx.ModelProto) -> ModelCard:
             size_multiple=8,
             min_size=64,
             max_size=1024,
+            fully_convolutional=True,  # any H x W: checked by tests/test_input_fit.py
         ),
         output=ImageSpec(layout="NCHW", value_range=(0.0, 1.0), channels="RGB"),
         parameters=first.parameters,

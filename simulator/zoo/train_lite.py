@@ -436,7 +436,8 @@ def lite_card(
         description="Real-time student generator (MobileNetV2-style inverted residual "
         "encoder-decoder, 1/4-resolution bottleneck, residual to the input image), "
         f"distilled from '{recipe.teacher}'.",
-        input=InputSpec("NCHW", (0.0, 1.0), "RGB", recipe.size, 8, 64, 1024),
+        input=InputSpec("NCHW", (0.0, 1.0), "RGB", recipe.size, 8, 64, 1024,
+                        fully_convolutional=True),
         output=ImageSpec("NCHW", (0.0, 1.0), "RGB"),
         parameters=first.parameters,
         weights_mb=round(first.weights_bytes / BYTES_PER_MB, 6),
