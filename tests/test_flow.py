@@ -104,3 +104,13 @@ def test_pixel_grid_is_cached_and_read_only() -> None:
     grid = pixel_grid(4, 5)
     assert grid is pixel_grid(4, 5) and not grid.flags.writeable
     assert grid[3, 4].tolist() == [4.0, 3.0]
+
+
+def test_flow_of_a_pair_does_not_depend_on_earlier_calls_at_other_sizes() -> None:
+    """OpenCV's DIS keeps state sized by its first image: one instance fed 96x64 after
+    64x48 gave a flow up to 19 px off (and a sweep after another replay a wrong verdict)."""
+    a, b = texture(64, 96, seed=11), texture(64, 96, seed=12)
+    first = compute_flow(a, b).forward.copy()
+    compute_flow(texture(48, 64, seed=13), texture(48, 64, seed=14))
+    compute_flow(texture(64, 96, seed=15), texture(64, 96, seed=16))
+    np.testing.assert_array_equal(compute_flow(a, b).forward, first)

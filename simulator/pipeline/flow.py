@@ -79,16 +79,22 @@ def grey_at(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
 _local = threading.local()
 
 
-def _dis(preset: str) -> cv2.DISOpticalFlow:
-    # A DIS instance holds buffers for its last call, so each thread gets its own per preset.
-    instances = getattr(_local, "dis", None)
+def _dis(preset: str, size: tuple[int, int]) -> cv2.DISOpticalFlow:
+    # A DIS instance holds buffers for its last call, so each thread gets its own. It also
+    # keeps state sized by its first image: after a call at another size its results differ
+    # (measured: up to 19 px on the same pair), so instances are kept per (preset, size).
+    instances: dict[tuple[str, tuple[int, int]], cv2.DISOpticalFlow] | None = getattr(
+        _local, "dis", None)
     if instances is None:
         instances = _local.dis = {}
-    if preset not in instances:
+    key = (preset, size)
+    if key not in instances:
         if preset not in PRESETS:
             raise ValueError(f"DIS preset must be one of {', '.join(PRESETS)}, got {preset!r}")
-        instances[preset] = cv2.DISOpticalFlow_create(PRESETS[preset])
-    return instances[preset]
+        if len(instances) >= _GRID_CACHE_SIZE:
+            instances.pop(next(iter(instances)))
+        instances[key] = cv2.DISOpticalFlow_create(PRESETS[preset])
+    return instances[key]
 
 
 def compute_flow(
@@ -100,7 +106,7 @@ def compute_flow(
         raise ValueError(f"frame sizes differ: {prev.shape[:2]} and {cur.shape[:2]}")
     size = analysis_size(prev.shape[0], prev.shape[1], max_side)
     prev_grey, cur_grey = grey_at(prev, size), grey_at(cur, size)
-    dis = _dis(preset)
+    dis = _dis(preset, size)
     return FlowPair(
         forward=dis.calc(prev_grey, cur_grey, None), backward=dis.calc(cur_grey, prev_grey, None)
     )
