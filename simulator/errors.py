@@ -5,6 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 
 
+def first_line(exc: BaseException, limit: int = 200) -> str:
+    """An exception as one short line: its message's first line, or its type's name when the
+    message is empty (a bare ``MemoryError``)."""
+    text = str(exc).strip()
+    return (text.splitlines()[0] if text else type(exc).__name__)[:limit]
+
+
 class InputError(Exception):
     """A problem with something the user gave us (file, field, option).
 
@@ -13,9 +20,14 @@ class InputError(Exception):
     """
 
     def __init__(self, where: str | Path, problem: str) -> None:
-        self.where = str(where)
-        self.problem = problem
-        super().__init__(f"{self.where}: {problem}")
+        # one line whatever the input held (a field name or file name with a line break)
+        self.where = _one_line(str(where))
+        self.problem = _one_line(problem)
+        super().__init__(f"{self.where}: {self.problem}")
+
+
+def _one_line(text: str) -> str:
+    return text.replace("\r", "\\r").replace("\n", "\\n")
 
 
 class OutputError(Exception):

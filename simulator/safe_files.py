@@ -63,7 +63,11 @@ def read_user_bytes(
         raise InputError(label, f"is {info.st_size / MB:.1f} MB; expected at most {cap // MB} MB")
     try:
         with open(path, "rb") as handle:
-            data = handle.read(cap + 1)  # the size can change between stat and read
+            # A buffer sized to the file (not to the cap: that much address space can be
+            # refused under RLIMIT_AS); the file can still grow between stat and read.
+            data = handle.read(info.st_size + 1)
+            while len(data) <= cap and (more := handle.read(min(MB, cap + 1 - len(data)))):
+                data += more
     except OSError as exc:
         raise InputError(label, f"cannot read: {exc.strerror or exc}") from None
     if len(data) > cap:

@@ -48,7 +48,7 @@ import numpy as np
 
 import simulator
 from simulator.device.throttle import Balloon, Confinement, confine, pid_alive
-from simulator.errors import InputError
+from simulator.errors import InputError, first_line
 from simulator.zoo.registry import ResolvedModel, resolve_model
 
 SHM_DIR = Path("/dev/shm")
@@ -599,7 +599,7 @@ def _child_main(fd: int) -> None:
             gc.collect()
             stylizer.session = new_session(False)
     except Exception as exc:  # one line back to the parent
-        conn.send(("error", 0, str(exc).splitlines()[0]))
+        conn.send(("error", 0, first_line(exc)))
         return
     conn.send(("ready", _self_rss()))
     maps: list[mmap.mmap] = []
@@ -636,7 +636,7 @@ def _child_main(fd: int) -> None:
             except MemoryError as exc:
                 conn.send(("oom", seq, f"MemoryError {exc}"[:200]))
             except Exception as exc:
-                text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+                text = first_line(exc, limit=10_000)
                 if "failed to allocate" in text.lower():
                     text = text[text.lower().index("failed to allocate"):]
                 kind = "oom" if "alloc" in text.lower() else "error"
@@ -663,8 +663,7 @@ def _child_main(fd: int) -> None:
             except MemoryError as exc:
                 conn.send(("oom", seq, f"MemoryError {exc}"[:200]))
             except Exception as exc:
-                text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-                conn.send(("error", seq, text[:200]))
+                conn.send(("error", seq, first_line(exc)))
         elif kind == "release":
             stylizer.session = None  # type: ignore[assignment]
             gc.collect()

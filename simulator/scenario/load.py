@@ -751,8 +751,9 @@ class _Checker:
         allowed = (*required, *optional)
         for key in value:
             if key not in allowed:
+                shown = key if key.isprintable() else json.dumps(key)  # "\n" stays one line
                 self.fail(
-                    f"{prefix}{key}",
+                    f"{prefix}{shown}",
                     f"unknown field (expected {', '.join(allowed) or 'no fields'})",
                 )
         for key in required:

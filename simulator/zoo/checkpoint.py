@@ -27,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from simulator.errors import InputError
+from simulator.errors import InputError, first_line
 
 MAX_PICKLE_BYTES = 16 << 20  # a state dict's data.pkl is a few kB
 MAX_TENSOR_BYTES = 2 << 30  # all storages together, and all tensors built from them
@@ -310,8 +310,7 @@ def read_checkpoint(path: str | Path, *, max_bytes: int = MAX_TENSOR_BYTES) -> A
         MemoryError,
         RecursionError,
     ) as exc:
-        problem = str(exc).splitlines()[0][:120] if str(exc) else exc.__class__.__name__
-        raise InputError(path, f"broken data.pkl: {problem}") from None
+        raise InputError(path, f"broken data.pkl: {first_line(exc, limit=120)}") from None
 
 
 def load_state_dict(

@@ -17,7 +17,7 @@ from pathlib import Path
 import onnx
 
 import simulator
-from simulator.errors import InputError
+from simulator.errors import InputError, first_line
 from simulator.safe_files import check_user_file, inside_root
 from simulator.zoo import animegan, graph_stats
 from simulator.zoo.card import (
@@ -219,5 +219,4 @@ def _check_runtime_accepts(path: Path) -> None:
     try:
         ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
     except Exception as exc:  # ORT has its own exception hierarchy
-        first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise InputError(path, f"ONNX Runtime cannot load the model: {first_line}") from None
+        raise InputError(path, f"ONNX Runtime cannot load the model: {first_line(exc)}") from None
