@@ -288,9 +288,12 @@ def test_page_modules_match_the_simulator(tmp_path: Path) -> None:
     rgba = np.concatenate([big, np.full((k * size, k * size, 1), 255, np.uint8)], axis=2)
     output = rng.uniform(-0.2, 1.2, (1, 3, size, size)).astype(np.float32)
     with load_scenario(folder) as scenario:
+        # The page keeps the files' own clock; the simulator counts from the first frame.
+        frames_csv = (folder / "frames.csv").read_text()
+        file_times = [float(row.split(",")[1]) for row in frames_csv.splitlines()[1:]][::37]
         times = [float(t) for t in scenario.frame_times[::37]]
         job = {"poses": (folder / "poses.txt").read_text(),
-               "frames_csv": (folder / "frames.csv").read_text(), "times": times,
+               "frames_csv": frames_csv, "times": file_times,
                "camera": meta["camera"], "anchors": meta["anchors"], "size": size, "k": k,
                "rgba": rgba.ravel().tolist(), "output": output.ravel().tolist(),
                "card_input": {"layout": "NCHW", "range": [-1, 1], "channels": "BGR"},

@@ -51,7 +51,6 @@ def import_model(
         raise InputError(target, "--out: expected a path ending in .onnx")
     if not file.is_file():
         raise InputError(file, "file not found")
-    prepare_output_file(target)  # before the (slow) conversion
     suffix = file.suffix.lower()
     source = f"{file.name} (sha256 {_sha256(file)})"
     if suffix in CHECKPOINT_SUFFIXES:
@@ -73,6 +72,8 @@ def import_model(
         data, card = _onnx_with_card(file, name, target, source)
     else:
         raise InputError(file, "expected a .onnx model or a .pt/.pth/.ckpt PyTorch checkpoint")
+    # Only now: a file that is not a model must not leave an empty models folder behind.
+    prepare_output_file(target)
     card_path = target.with_name(target.stem + CARD_SUFFIX)
     if not overwrite:
         _refuse_replacing(target, card_path, data)

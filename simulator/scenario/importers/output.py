@@ -237,7 +237,7 @@ def _write_frames(plan: _Plan, staging: Path, progress: Progress | None) -> str:
     folder = staging / FRAMES_DIR.rstrip("/")
     folder.mkdir()
     if not plan.reencode and isinstance(frames, ImageFrames):
-        ext = frames.paths[0].suffix.lower().replace("jpeg", "jpg")
+        ext = frames.paths[0].suffix.lower().lstrip(".").replace("jpeg", "jpg")
         for k, path in enumerate(frames.paths):
             size = image_size(path, str(path))
             if size != (cam.width, cam.height):
@@ -329,7 +329,7 @@ def _metadata(plan: _Plan, video: str, name: str) -> dict[str, Any]:
     meta: dict[str, Any] = {
         "format": FORMAT_1_1,
         "name": name,
-        "description": f"Imported from a {rec.format} recording by arsim scenario import.",
+        "description": f"Imported by arsim scenario import from a {rec.format} recording.",
         "video": video,
         "fps": plan.fps,
         "camera": camera_json(plan.camera),
