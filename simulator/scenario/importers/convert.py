@@ -207,6 +207,43 @@ def invert(rotations: np.ndarray, translations: np.ndarray) -> tuple[np.ndarray,
     return rt, -np.einsum("nij,nj->ni", rt, np.asarray(translations, dtype=np.float64))
 
 
+# --- image rotation (video rotation metadata) ---------------------------------------------
+
+
+def rotate_camera_cw(
+    degrees: int,
+    width: int,
+    height: int,
+    fxfycxcy: np.ndarray,
+    rotations_c2w_gl: np.ndarray | None = None,
+) -> tuple[int, int, np.ndarray, np.ndarray | None]:
+    """A camera whose stored image is shown turned ``degrees`` clockwise (0, 90, 180, 270:
+    MP4 rotation metadata, OpenCV applies it when decoding): the decoded image's size,
+    its (N, 4) fx fy cx cy, and (scenario-convention, camera x right / y up of the image)
+    camera-to-world rotations turned about the camera's z so that x and y follow the
+    decoded image. A stored pixel (u, v) is at (h − v, u) after 90°, (w − u, h − v) after
+    180°, (v, w − u) after 270°."""
+    k = np.asarray(fxfycxcy, dtype=np.float64).reshape(-1, 4)
+    fx, fy, cx, cy = k.T
+    turn = int(degrees) % 360
+    if turn == 0:
+        out_w, out_h, out = width, height, k.copy()
+    elif turn == 90:
+        out_w, out_h, out = height, width, np.stack([fy, fx, height - cy, cx], axis=1)
+    elif turn == 180:
+        out_w, out_h, out = width, height, np.stack([fx, fy, width - cx, height - cy], axis=1)
+    elif turn == 270:
+        out_w, out_h, out = height, width, np.stack([fy, fx, cy, width - cx], axis=1)
+    else:
+        raise ValueError(f"rotation must be a multiple of 90 degrees, got {degrees}")
+    if rotations_c2w_gl is None:
+        return out_w, out_h, out, None
+    a = np.radians(turn)
+    c, s = round(np.cos(a)), round(np.sin(a))
+    about_z = np.array([[c, -s, 0.0], [s, c, 0.0], [0.0, 0.0, 1.0]])
+    return out_w, out_h, out, np.asarray(rotations_c2w_gl, dtype=np.float64) @ about_z
+
+
 # --- world up -----------------------------------------------------------------------------
 
 _AXES = {"x": 0, "y": 1, "z": 2}
