@@ -102,8 +102,12 @@ def test_memory_pressure_is_a_kernel_oom_kill_under_the_tight_profile(tmp_path: 
 def test_the_seed_mitigations_survive_the_same_pressure(tmp_path: Path) -> None:
     report = _arsim(tmp_path, "--mitigate-memory", "--sizes", "128,256")
     assert report["oom_events"] == []
-    (change,) = report["size_changes"]
-    assert change["to"] == 128 and change["reason"].startswith("memory pressure")
+    # the smallest size when the pressure comes at 1.5 s: switched for it, or already there
+    # because the measured latency was over budget first (a busy host)
+    changes = report["size_changes"]
+    before = [c for c in changes if c["t"] <= 1.55]
+    assert before and before[-1]["to"] == 128
+    assert all(c["to"] == 128 for c in changes if c["reason"].startswith("memory pressure"))
     assert [d for d in report["display"] if d["t"] > 3.5]
 
 
