@@ -1,3 +1,4 @@
+import ArsimCore
 import UIKit
 
 @main
@@ -9,7 +10,9 @@ final class AppDelegate: UIResponder, UIApplicationDelegate {
         setvbuf(stdout, nil, _IOLBF, 0) // ARSIM lines reach `devicectl … --console` as they happen
         application.isIdleTimerDisabled = true
         window = UIWindow(frame: UIScreen.main.bounds)
-        window?.rootViewController = PlaybackViewController()
+        // `-arsim.record <name>` (PROPOSED, CONTRACT §6): record a session instead of playing one
+        let args = UserDefaults.standard.volatileDomain(forName: UserDefaults.argumentDomain)
+        window?.rootViewController = RecordParams.requested(args) ? RecordingViewController() : PlaybackViewController()
         window?.makeKeyAndVisible()
         return true
     }

@@ -20,6 +20,11 @@ public struct RunParams: Equatable {
     static let known: Set<String> = ["arsim.scenario", "arsim.run_id", "arsim.model", "arsim.input_size",
                                      "arsim.backend", "arsim.realtime", "arsim.warmup_frames", "arsim.device"]
 
+    /// `[A-Za-z0-9._-]{1,64}`: run ids and recording names (used as folder names).
+    static func isId(_ v: String) -> Bool {
+        (1...64).contains(v.count) && v.allSatisfy { $0.isASCII && ($0.isLetter || $0.isNumber || "._-".contains($0)) }
+    }
+
     /// Throws ArsimError with the one-line message for `ARSIM error`.
     public static func parse(_ args: [String: Any]) throws -> RunParams {
         if let unknown = args.keys.sorted().first(where: { $0.hasPrefix("arsim.") && !known.contains($0) }) {
@@ -31,8 +36,7 @@ public struct RunParams: Equatable {
         }
         func id(_ key: String) throws -> String {
             guard let v = text(key) else { throw ArsimError("missing \(key)") }
-            let ok = (1...64).contains(v.count) && v.allSatisfy { $0.isASCII && ($0.isLetter || $0.isNumber || "._-".contains($0)) }
-            guard ok else { throw ArsimError("\(key): expected [A-Za-z0-9._-]{1,64}, got '\(v)'") }
+            guard isId(v) else { throw ArsimError("\(key): expected [A-Za-z0-9._-]{1,64}, got '\(v)'") }
             return v
         }
         func int(_ key: String, min: Int) throws -> Int? {

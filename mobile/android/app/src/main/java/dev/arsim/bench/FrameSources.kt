@@ -143,8 +143,11 @@ class ArcoreFrameSource(private val context: Context, private val dataset: File)
         }
     }
 
-    /** A 1x1 pbuffer GLES2 context current on this thread, with an external OES texture. */
-    private class OffscreenGl {
+    /**
+     * A 1x1 pbuffer GLES2 context current on this thread, with an external OES texture. Also
+     * used by RecordingActivity: ARCore needs a camera texture even when nothing is drawn.
+     */
+    internal class OffscreenGl {
         private val display = EGL14.eglGetDisplay(EGL14.EGL_DEFAULT_DISPLAY)
         private val context: android.opengl.EGLContext
         private val surface: android.opengl.EGLSurface
@@ -180,17 +183,22 @@ class ArcoreFrameSource(private val context: Context, private val dataset: File)
     }
 }
 
-/** YUV_420_888 (any row/pixel strides) → ARGB_8888, BT.601 full range as camera images are. */
-fun yuvToBitmap(image: Image): Bitmap {
-    val w = image.width
-    val h = image.height
+/**
+ * YUV_420_888 (any row/pixel strides) → ARGB_8888, BT.601 full range as camera images are.
+ * [step] > 1 keeps every step-th pixel of every step-th row (a small, cheap preview).
+ */
+fun yuvToBitmap(image: Image, step: Int = 1): Bitmap {
+    val w = image.width / step
+    val h = image.height / step
     val (yP, uP, vP) = image.planes.let { Triple(it[0], it[1], it[2]) }
     val y = yP.buffer
     val u = uP.buffer
     val v = vP.buffer
     val out = IntArray(w * h)
-    for (row in 0 until h) {
-        for (col in 0 until w) {
+    for (oy in 0 until h) {
+        val row = oy * step
+        for (ox in 0 until w) {
+            val col = ox * step
             val yy = (y.get(row * yP.rowStride + col * yP.pixelStride).toInt() and 255).toFloat()
             val ci = (row / 2) * uP.rowStride + (col / 2) * uP.pixelStride
             val cb = (u.get(ci).toInt() and 255) - 128f
@@ -198,7 +206,7 @@ fun yuvToBitmap(image: Image): Bitmap {
             val r = (yy + 1.402f * cr).toInt().coerceIn(0, 255)
             val g = (yy - 0.344136f * cb - 0.714136f * cr).toInt().coerceIn(0, 255)
             val b = (yy + 1.772f * cb).toInt().coerceIn(0, 255)
-            out[row * w + col] = (0xFF shl 24) or (r shl 16) or (g shl 8) or b
+            out[oy * w + ox] = (0xFF shl 24) or (r shl 16) or (g shl 8) or b
         }
     }
     return Bitmap.createBitmap(out, w, h, Bitmap.Config.ARGB_8888)

@@ -4,6 +4,7 @@ import android.app.Activity
 import android.app.ActivityManager
 import android.app.ApplicationExitInfo
 import android.content.ComponentCallbacks2
+import android.content.Intent
 import android.graphics.Bitmap
 import android.graphics.Color
 import android.os.Build
@@ -50,6 +51,11 @@ class PlaybackActivity : Activity() {
         reportPreviousLowMemoryExits()
         @Suppress("DEPRECATION")
         val extras = intent.extras?.let { b -> b.keySet().associateWith { b.get(it) } } ?: emptyMap()
+        if (RecordParams.requested(extras)) { // PROPOSED: recording mode (CONTRACT §6), its own activity
+            startActivity(Intent(this, RecordingActivity::class.java).putExtras(intent))
+            finish()
+            return
+        }
         params = try {
             RunParams.parse(extras)
         } catch (e: IllegalArgumentException) {

@@ -18,7 +18,7 @@ data class RunParams(
         /** ONNX Runtime execution providers this build maps a backend name to (Stylizer.kt). */
         val BACKENDS = listOf("cpu", "xnnpack", "nnapi", "nnapi-fp16", "gpu-fp16")
         const val DEFAULT_BACKEND = "cpu"
-        private val ID = Regex("[A-Za-z0-9._-]{1,64}")
+        internal val ID = Regex("[A-Za-z0-9._-]{1,64}") // run ids, recording names
         private val KNOWN = setOf(
             "arsim.scenario", "arsim.run_id", "arsim.model", "arsim.input_size", "arsim.backend",
             "arsim.realtime", "arsim.warmup_frames", "arsim.device"
@@ -64,6 +64,49 @@ data class RunParams(
                 warmupFrames = int("arsim.warmup_frames", 0) ?: 0,
                 device = if (extras["arsim.device"] != null) id("arsim.device") else null
             )
+        }
+    }
+}
+
+/**
+ * PROPOSED (see README.md): the start parameters of a session recording (CONTRACT §6). An
+ * `arsim.record` extra puts the app in recording mode instead of playback; the other playback
+ * parameters do not apply and are refused. Pure Kotlin, like [RunParams].
+ */
+data class RecordParams(
+    val name: String, // the file: getExternalFilesDir(null)/arsim/recordings/<name>.mp4
+    val seconds: Int?, // stop by itself after this long; null: until tapped or the app is left
+    val largestImage: Boolean // camera config with the largest CPU image instead of ARCore's default (640x480)
+) {
+    companion object {
+        const val KEY = "arsim.record"
+        private val KNOWN = setOf(KEY, "arsim.record_seconds", "arsim.record_camera")
+        val CAMERAS = listOf("default", "largest")
+
+        /** Whether the extras ask for a recording rather than a playback run. */
+        fun requested(extras: Map<String, Any?>): Boolean = extras[KEY] != null
+
+        /** Throws IllegalArgumentException with the one-line message for `ARSIM error`. */
+        fun parse(extras: Map<String, Any?>): RecordParams {
+            extras.keys.filter { it.startsWith("arsim.") && it !in KNOWN }.sorted().forEach {
+                throw IllegalArgumentException("$it does not apply to a recording ($KEY is given)")
+            }
+            val name = extras[KEY]
+            // not starting with ".": the name makes a file name (hidden files, "..")
+            if (name !is String || !RunParams.ID.matches(name) || name.startsWith("."))
+                throw IllegalArgumentException("$KEY: expected [A-Za-z0-9._-]{1,64} not starting with '.', got '$name'")
+            val seconds = when (val v = extras["arsim.record_seconds"]) {
+                null -> null
+                is Int -> v
+                is Long -> v.toInt()
+                is String -> v.trim().toIntOrNull()
+                else -> null
+            }
+            if (extras["arsim.record_seconds"] != null && (seconds == null || seconds < 1))
+                throw IllegalArgumentException("arsim.record_seconds: expected an integer >= 1, got '${extras["arsim.record_seconds"]}'")
+            val camera = (extras["arsim.record_camera"] ?: "default").toString()
+            if (camera !in CAMERAS) throw IllegalArgumentException("arsim.record_camera: expected ${CAMERAS.joinToString(" or ")}, got '$camera'")
+            return RecordParams(name, seconds, camera == "largest")
         }
     }
 }
