@@ -9,7 +9,7 @@ SCENARIO ?= scenarios/orbit-desk
 DEVICE ?= redmi-note-10
 OUT ?= out/run
 
-.PHONY: setup setup-train mobile-setup run test bench lint samples train-lite clean
+.PHONY: setup setup-train mobile-setup run test bench fuzz lint samples train-lite clean
 TEACHER ?= toon-classic
 STEPS ?= 1500
 
@@ -47,8 +47,15 @@ bench: setup mobile-setup
 	$(PY) bench/run_bench.py --out bench/results.json
 	$(PY) bench/import_speed.py --out bench/import_speed.json
 	$(PY) bench/recording_demo.py --out bench/recording_demo.json --picture docs/recording-demo.png
+	$(PY) bench/soak.py --out bench/soak.json
 	$(ARSIM) sweep --out bench
 	$(PY) bench/mobile_calibration.py --out bench
+
+# Fuzz the readers of untrusted files (tests/test_fuzz.py) for FUZZ_MINUTES each; the counts
+# go to bench/fuzz.json. `make test` runs the same targets for a few dozen examples.
+FUZZ_MINUTES ?= 10
+fuzz: setup
+	$(PY) tests/fuzz_driver.py --minutes $(FUZZ_MINUTES) --out bench/fuzz.json
 
 lint: setup
 	$(VENV)/bin/ruff check .

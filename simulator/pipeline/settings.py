@@ -60,9 +60,9 @@ def _build(cls: type, data: Any, where: str) -> Any:
         default = getattr(cls(), name)
         if is_dataclass(default):
             values[name] = _build(type(default), value, f"{where}.{name}")
-        elif isinstance(default, tuple):
-            if not isinstance(value, list):
-                raise InputError(f"{where}.{name}", "expected a list")
+        elif isinstance(default, tuple):  # the only tuple settings hold integers (sizes)
+            if not isinstance(value, list) or not all(_same_kind(0, v) for v in value):
+                raise InputError(f"{where}.{name}", f"expected a list of integers, got {value!r}")
             values[name] = tuple(value)
         elif _same_kind(default, value):
             values[name] = float(value) if isinstance(default, float) else value
