@@ -101,13 +101,25 @@ def test_memory_pressure_below_usage(probe: Path) -> None:
 
 
 def test_rlimit_fallback_fails_the_allocation(probe: Path) -> None:
-    with InferenceWorker(probe, memory_limit_mb=150, mechanism="duty-cycle+rlimit") as w:
+    """The limit is set relative to what this worker holds once its model is loaded, so the
+    test does not depend on the worker's baseline footprint (it once sat at 160 MB RSS under
+    a fixed 150 MB limit, and even the small inference failed)."""
+    with InferenceWorker(probe, cpu_fraction=8.0, mechanism="duty-cycle+rlimit") as w:
         assert w.mechanism == "duty-cycle+rlimit"
+        held = w.rss_mb()
+        assert held and w.set_memory_limit(held + 60) is None
         assert w.infer(SMALL, 128).killed is None
         killed = w.infer(SMALL, 1024).killed
         assert killed and killed.startswith("allocation failure under RLIMIT_AS")
         w.restart()
         assert w.infer(SMALL, 128).output is not None
+
+
+def test_rlimit_below_what_the_worker_holds_is_refused(probe: Path) -> None:
+    before = leftovers(os.getpid())
+    with pytest.raises(InputError, match="not above what the process already holds"):
+        InferenceWorker(probe, memory_limit_mb=5, mechanism="duty-cycle+rlimit")
+    assert leftovers(os.getpid()) == before  # the refused worker is gone
 
 
 def test_release_memory_and_no_arena(probe: Path) -> None:

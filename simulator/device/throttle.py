@@ -316,12 +316,18 @@ class DutyCycle(Confinement):
     def _apply_rlimit(self, mb: float | None) -> None:
         if mb is None:
             limit = resource.RLIM_INFINITY
-        else:  # address space now + the RSS headroom left under the limit
-            limit = int((self._base_vm + max(0.0, mb - self._base_rss)) * _MB)
+        elif mb <= self._base_rss:  # no headroom: the first allocation would fail
+            raise ValueError(f"a memory limit of {mb:g} MB is not above what the process "
+                             f"already holds ({self._base_rss:.0f} MB RSS when confined); "
+                             "give a larger limit")
+        else:  # address space when confined + the RSS headroom left under the limit
+            limit = int((self._base_vm + mb - self._base_rss) * _MB)
         resource.prlimit(self.pid, resource.RLIMIT_AS, (limit, limit))
 
     def set_memory_limit(self, mb: float | None) -> bool:
         super().set_memory_limit(mb)
+        if mb is not None and mb <= self._base_rss:
+            return False  # below what the process held when confined: it cannot go on
         if pid_alive(self.pid):
             self._apply_rlimit(mb)
         return True
