@@ -450,7 +450,14 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
 
     bundled = Path(simulator.__file__).resolve().parents[1] / "scenarios"
     scenarios = [Path(s) for s in args.scenarios] or [bundled / "orbit-desk", bundled / "pan-fast"]
-    rows = run_sweep(scenarios, default_grid(), progress=lambda s: print(s, file=sys.stderr))
+    rows: list[dict] = []
+    try:
+        run_sweep(scenarios, default_grid(), progress=lambda s: print(s, file=sys.stderr),
+                  rows=rows)
+    except KeyboardInterrupt as exc:  # Ctrl-C, SIGTERM, SIGHUP: keep the finished runs
+        json_path, _ = write_sweep(rows, Path(args.out), incomplete_reason=signals.reason(exc))
+        print(f"wrote {json_path} (incomplete: {len(rows)} runs)", file=sys.stderr)
+        raise
     json_path, md_path = write_sweep(rows, Path(args.out))
     print(md_path.read_text())
     print(f"wrote {json_path} and {md_path}")

@@ -24,6 +24,7 @@ from simulator.pipeline.skip import SkipSettings
 from simulator.pipeline.smooth import Smoother, SmoothSettings
 from simulator.pipeline.stylize import Stylizer
 from simulator.pipeline.warp import warp_to_pose
+from simulator.report.json_report import write_atomic
 from simulator.run import RunSettings, run_scenario
 from simulator.scenario.load import load_scenario
 from simulator.types import Intrinsics
@@ -112,8 +113,11 @@ def run_sweep(
     scenarios: Sequence[Path],
     grid: Sequence[Variant],
     progress: Callable[[str], None] = print,
+    rows: list[dict] | None = None,
 ) -> list[dict]:
-    rows = []
+    """One row per (scenario, variant), appended to ``rows`` (a new list by default) as each
+    run ends, so a caller interrupted mid-sweep still holds the finished ones."""
+    rows = [] if rows is None else rows
     for scenario in scenarios:
         hd = _hd_samples(scenario, 12)
         baseline: dict[str, dict] = {}
@@ -176,9 +180,16 @@ def format_markdown(rows: Sequence[dict]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def write_sweep(rows: Sequence[dict], out_dir: Path) -> tuple[Path, Path]:
+def write_sweep(rows: Sequence[dict], out_dir: Path,
+                incomplete_reason: str | None = None) -> tuple[Path, Path]:
+    """``sweep.json`` (``{"complete", "incomplete_reason", "rows"}``) and ``sweep.md``; an
+    interrupted sweep writes the rows it finished, marked incomplete."""
     out_dir.mkdir(parents=True, exist_ok=True)
     json_path, md_path = out_dir / "sweep.json", out_dir / "sweep.md"
-    json_path.write_text(json.dumps(list(rows), indent=2) + "\n")
-    md_path.write_text(format_markdown(rows))
+    data = {"complete": incomplete_reason is None, "incomplete_reason": incomplete_reason,
+            "rows": list(rows)}
+    write_atomic(json_path, (json.dumps(data, indent=2) + "\n").encode())
+    note = "" if incomplete_reason is None else (
+        f"**Incomplete**: {incomplete_reason} after {len(rows)} runs.\n\n")
+    write_atomic(md_path, (note + format_markdown(rows)).encode())
     return json_path, md_path

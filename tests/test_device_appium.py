@@ -188,7 +188,12 @@ def test_web_target_reports_an_app_error(appium, tmp_path):
 
 
 @pytest.mark.browser
-def test_web_target_real_sigint_writes_incomplete_report(appium, tmp_path):
+@pytest.mark.parametrize(("signum", "code", "reason"), [
+    (signal.SIGINT, 130, "interrupted (Ctrl-C)"),
+    (signal.SIGTERM, 143, "terminated (SIGTERM)"),
+])
+def test_web_target_real_signal_writes_incomplete_report(appium, tmp_path, signum, code,
+                                                          reason):
     _needs(CHROMIUM, CHROMEDRIVER)
     proc = subprocess.Popen(
         [sys.executable, "-m", "simulator", "device", "run", str(ORBIT), "--platform", "web",
@@ -198,12 +203,12 @@ def test_web_target_real_sigint_writes_incomplete_report(appium, tmp_path):
     lines = iter(proc.stderr.readline, "")  # bundle progress first, then playback progress
     line = next((text for text in lines if not text.startswith("web bundle")), "")
     assert line.startswith("web playback:"), line
-    os.kill(proc.pid, signal.SIGINT)
+    os.kill(proc.pid, signum)
     _, err = proc.communicate(timeout=60)
-    assert proc.returncode == 130, err
-    assert "Traceback" not in err and "interrupted" in err
+    assert proc.returncode == code, err
+    assert "Traceback" not in err and reason in err
     report = json.loads((tmp_path / "report.json").read_text())
-    assert report["complete"] is False and report["incomplete_reason"] == "interrupted"
+    assert report["complete"] is False and report["incomplete_reason"] == reason
     assert report["progress"]["frames_done"] > 0
     junit = (tmp_path / "junit.xml").read_text()
-    assert "incomplete report: interrupted" in junit
+    assert f"incomplete report: {reason}" in junit

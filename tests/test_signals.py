@@ -75,3 +75,40 @@ def test_bad_throttle_arguments_refused_before_any_worker(
                  "--out", str(tmp_path)]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith(f"arsim: error: {flag}: expected")
+
+
+def _stop_after_first_line(args: list[str], signum: int, ready: str) -> tuple[int, str]:
+    proc = subprocess.Popen([sys.executable, "-m", "simulator", *args],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert proc.stderr is not None
+    line = next((text for text in iter(proc.stderr.readline, "") if text.startswith(ready)), "")
+    assert line.startswith(ready), line
+    os.kill(proc.pid, signum)
+    _, err = proc.communicate(timeout=120)
+    return proc.returncode, err
+
+
+@pytest.mark.slow
+def test_sigterm_in_live_mode_writes_its_stats_and_exits_143(tmp_path: Path) -> None:
+    stats_path = tmp_path / "live.json"
+    code, err = _stop_after_first_line(
+        ["live", "--source", str(ORBIT), "--model", "ar-lite", "--duration", "60",
+         "--json", str(stats_path)], signal.SIGTERM, "live: running")
+    assert code == 143, err
+    assert "Traceback" not in err
+    stats = json.loads(stats_path.read_text())
+    assert stats["stop_reason"] == "terminated (SIGTERM)" and stats["interrupted_by"] == 15
+    assert stats["displayed_frames"] >= 1
+
+
+@pytest.mark.slow
+def test_sigterm_in_a_sweep_keeps_the_finished_runs(tmp_path: Path) -> None:
+    code, err = _stop_after_first_line(
+        ["sweep", str(ORBIT), "--out", str(tmp_path)], signal.SIGTERM,
+        "sweep: orbit-desk / pose")  # a few runs into the grid
+    assert code == 143, err
+    assert "Traceback" not in err
+    data = json.loads((tmp_path / "sweep.json").read_text())
+    assert data["complete"] is False and data["incomplete_reason"] == "terminated (SIGTERM)"
+    assert data["rows"] and all(row["scenario"] == "orbit-desk" for row in data["rows"])
+    assert (tmp_path / "sweep.md").read_text().startswith("**Incomplete**")

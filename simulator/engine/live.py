@@ -34,6 +34,7 @@ from typing import Any, Generic, TypeVar
 import cv2
 import numpy as np
 
+from simulator import signals
 from simulator.engine.sizing import SizeController
 from simulator.engine.worker import InferenceWorker
 from simulator.errors import InputError
@@ -487,10 +488,11 @@ class LiveRun:
         deadline = started + s.duration_s if s.duration_s is not None else None
         for thread in threads:
             thread.start()
+        interrupted_by: int | None = None
         try:
             reason = self._display_loop(vcam, deadline)
-        except KeyboardInterrupt:
-            reason = "interrupted"
+        except KeyboardInterrupt as exc:  # Ctrl-C, or SIGTERM / SIGHUP (simulator.signals)
+            reason, interrupted_by = signals.reason(exc), signals.signal_of(exc)
         finally:
             end = time.perf_counter()
             self._halt.set()
@@ -509,7 +511,9 @@ class LiveRun:
             raise self._error
         if reason == "source ended" and not self._source_ended:
             reason = "stopped"
-        return self._stats(reason, end - started, end, vcam)
+        stats = self._stats(reason, end - started, end, vcam)
+        stats["interrupted_by"] = interrupted_by  # the signal number, None when it ran out
+        return stats
 
     def _stats(
         self, reason: str, wall_s: float, end: float, vcam: VirtualCamSink | None
@@ -658,11 +662,19 @@ def main_live(args: argparse.Namespace, pipeline: PipelineSettings) -> int:
             raise InputError(flag, "needs --throttle real")
     if settings.model == "auto":
         print("arsim: timing the candidate models on this host ...", file=sys.stderr)
-    stats = run_live(settings)
+    shown: list[bool] = []
+
+    def announce(_screen: np.ndarray, _stats: dict[str, Any]) -> None:
+        if not shown:  # once, when the first stylized screen is up
+            shown.append(True)
+            print("live: running (Ctrl-C stops)", file=sys.stderr, flush=True)
+
+    stats = run_live(settings, on_frame=announce)
     print(format_stats(stats))
     if args.json:
         try:
             Path(args.json).write_text(json.dumps(stats, indent=2) + "\n", encoding="utf-8")
         except OSError as exc:
             raise InputError(args.json, f"cannot write: {exc.strerror}") from None
-    return 130 if stats["stop_reason"] == "interrupted" else 0
+    signum = stats["interrupted_by"]
+    return 0 if signum is None else 128 + signum  # 130 Ctrl-C, 143 SIGTERM, 129 SIGHUP

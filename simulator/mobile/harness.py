@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from simulator import signals
 from simulator.errors import InputError
 from simulator.mobile.appium_server import AppiumServer, server_status
 from simulator.mobile.contract import (
@@ -311,8 +312,8 @@ def _drive(run: _Run, driver: Any, progress, on_event) -> dict:
         return run.incomplete(died.reason, oom=died.oom)
     except WebDriverException as err:  # the session or the server went away mid-run
         return run.incomplete(f"session lost: {_first_line(err)}")
-    except KeyboardInterrupt:
-        write_reports(run.incomplete("interrupted"), request.out)
+    except KeyboardInterrupt as exc:  # Ctrl-C, SIGTERM, SIGHUP (simulator.signals)
+        write_reports(run.incomplete(signals.reason(exc)), request.out)
         raise
     if run.watch.error is not None:
         return run.incomplete(f"app error: {run.watch.error}")

@@ -23,7 +23,6 @@ the repository; ``ensure_built`` writes it on first use (``python -m simulator.z
 from __future__ import annotations
 
 import argparse
-import os
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,6 +32,7 @@ import onnx
 from onnx import helper, numpy_helper
 
 from simulator.errors import InputError
+from simulator.report.json_report import write_atomic
 from simulator.zoo import graph_stats
 from simulator.zoo.card import (
     BYTES_PER_MB,
@@ -340,18 +340,6 @@ def arch_card(model: onnx.ModelProto) -> ModelCard:
     )
 
 
-def write_atomic(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` through a temporary file, so readers never see half a file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        tmp.write_bytes(data)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-
-
 def build_arch() -> onnx.ModelProto:
     """The ``animeganv2-arch`` graph (same bytes on every call)."""
     return build_generator(seeded_state_dict(ARCH_SEED), ARCH_NAME)
@@ -370,6 +358,7 @@ def ensure_built(name: str, models_dir: Path) -> Path | None:
     model = build_arch()
     try:
         if not model_path.is_file():
+            models_dir.mkdir(parents=True, exist_ok=True)
             write_atomic(model_path, model.SerializeToString())
         if not card_path.is_file():
             save_card(arch_card(model), card_path)
@@ -389,6 +378,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     out = Path(args.out)
     model = build_arch()
+    out.mkdir(parents=True, exist_ok=True)
     write_atomic(out / f"{ARCH_NAME}.onnx", model.SerializeToString())
     save_card(arch_card(model), out / f"{ARCH_NAME}{CARD_SUFFIX}")
     print(out / f"{ARCH_NAME}.onnx")

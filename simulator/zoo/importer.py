@@ -20,6 +20,7 @@ import onnx
 
 from simulator.errors import InputError, OutputError
 from simulator.output_paths import prepare_output_file, writing
+from simulator.report.json_report import write_atomic
 from simulator.zoo import animegan, graph_stats, registry
 from simulator.zoo.card import BYTES_PER_MB, CARD_SUFFIX, ModelCard, save_card
 
@@ -78,7 +79,7 @@ def import_model(
     if not overwrite:
         _refuse_replacing(target, card_path, data)
     with writing(target):
-        animegan.write_atomic(target, data)
+        write_atomic(target, data)
     try:
         with writing(card_path):
             save_card(card, card_path)
