@@ -112,3 +112,21 @@ def test_sigterm_in_a_sweep_keeps_the_finished_runs(tmp_path: Path) -> None:
     assert data["complete"] is False and data["incomplete_reason"] == "terminated (SIGTERM)"
     assert data["rows"] and all(row["scenario"] == "orbit-desk" for row in data["rows"])
     assert (tmp_path / "sweep.md").read_text().startswith("**Incomplete**")
+
+
+@pytest.mark.slow
+def test_sigterm_closes_the_app_cleanly(tmp_path: Path) -> None:
+    """The desktop app in live mode: SIGTERM closes the window as its close button does
+    (live threads stopped, settings stored) and exits 143, leaving no shared memory."""
+    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen", "XDG_CONFIG_HOME": str(tmp_path)}
+    proc = subprocess.Popen([sys.executable, "-m", "simulator", "gui", "--live", str(ORBIT)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    assert proc.stderr is not None
+    line = next((t for t in iter(proc.stderr.readline, "") if t.startswith("arsim gui:")), "")
+    assert line.startswith("arsim gui: running"), line
+    os.kill(proc.pid, signal.SIGTERM)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 143, err
+    assert "Traceback" not in err
+    assert not list(Path("/dev/shm").glob(f"arsim-{proc.pid}-*"))
+    assert list(tmp_path.rglob("*.conf"))  # closeEvent ran: the window's settings were stored

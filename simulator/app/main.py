@@ -3,8 +3,18 @@
 from __future__ import annotations
 
 import os
+import signal
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from types import FrameType
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from PyQt6.QtWidgets import QWidget
+
+    from simulator.app.window import MainWindow
 
 SCREENSHOT_TIMEOUT_S = 120.0
 SCREENSHOT_SIZE = (1500, 900)
@@ -35,6 +45,47 @@ def _quiet_offscreen_warnings() -> None:
     qInstallMessageHandler(handler)
 
 
+def _open(window: MainWindow, scenario: str | None, live: int | str | None) -> bool:
+    """Open ``scenario`` and start ``live``; False (window closed, error printed) when the
+    scenario cannot be opened."""
+    if scenario is not None and not window.open_scenario(scenario, paused=live is not None):
+        print(f"arsim: error: {window.statusBar().currentMessage()}", file=sys.stderr)
+        window.close()
+        return False
+    if live is not None:
+        window.start_live(live)
+    return True
+
+
+@contextmanager
+def _close_on_signals(shown: list[QWidget]) -> Iterator[list[int]]:
+    """Ctrl-C, SIGTERM and SIGHUP close the ``shown`` window like its close button (live workers,
+    confined workers and their cgroups, the virtual camera are shut down by closeEvent);
+    the signal received is put in the yielded list. Qt's event loop runs no Python, so a
+    timer wakes the interpreter to run the handlers."""
+    from PyQt6.QtCore import QTimer
+
+    received: list[int] = []
+
+    def handler(signum: int, _frame: FrameType | None) -> None:
+        if not received:
+            received.append(signum)
+            for window in shown:  # none yet while starting: the caller checks ``received``
+                QTimer.singleShot(0, window.close)
+
+    previous = {signum: signal.signal(signum, handler)
+                for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
+    wake = QTimer()
+    wake.timeout.connect(lambda: None)
+    wake.start(200)
+    try:
+        yield received
+    finally:
+        wake.stop()
+        for signum, old in previous.items():
+            signal.signal(signum, old)
+
+
 def parse_live_source(source: str | int) -> int | str:
     """``--live`` value: a camera index (digits) or a scenario path."""
     if isinstance(source, int):
@@ -61,18 +112,26 @@ def run_gui(scenario: str | None, *, screenshot: Path | None = None, frames: int
     from simulator.app.window import MainWindow
 
     app = QApplication.instance() or QApplication([sys.argv[0], "-style", "Fusion"])
+    if screenshot is None:  # interactive: signals close the window from the start
+        shown: list[MainWindow] = []
+        with _close_on_signals(shown) as received:
+            window = MainWindow()
+            shown.append(window)
+            window.show()
+            if not _open(window, scenario, live):
+                return 2
+            if received:  # a signal while starting: close now, no event loop runs
+                window.close()
+            else:
+                print("arsim gui: running (close the window or press Ctrl-C to quit)",
+                      file=sys.stderr, flush=True)
+                code = app.exec()
+        return 128 + received[0] if received else code  # 130 Ctrl-C, 143 SIGTERM, 129 SIGHUP
     window = MainWindow()
-    if screenshot is not None:
-        window.resize(*SCREENSHOT_SIZE)  # the same picture whatever geometry was remembered
+    window.resize(*SCREENSHOT_SIZE)  # the same picture whatever geometry was remembered
     window.show()
-    if scenario is not None and not window.open_scenario(scenario, paused=live is not None):
-        print(f"arsim: error: {window.statusBar().currentMessage()}", file=sys.stderr)
-        window.close()
+    if not _open(window, scenario, live):
         return 2
-    if live is not None:
-        window.start_live(live)
-    if screenshot is None:
-        return app.exec()
     if scenario is None and live is None:
         print("arsim: error: --screenshot needs a SCENARIO", file=sys.stderr)
         window.close()
