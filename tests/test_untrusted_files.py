@@ -105,3 +105,26 @@ def test_settings_file_that_is_a_fifo_is_refused(tmp_path: Path) -> None:
     os.mkfifo(fifo)
     with pytest.raises(InputError, match="not a regular file"):
         load_settings(fifo)
+
+
+def test_onnx_with_external_weights_is_one_line_saying_so(tmp_path: Path) -> None:
+    """Was a bare 'ValidationError' (issue 13, item 8)."""
+    import numpy as np
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    from simulator.zoo.importer import import_model
+
+    weight = numpy_helper.from_array(np.ones((3, 3, 3, 3), np.float32), "w")
+    graph = helper.make_graph(
+        [helper.make_node("Conv", ["x", "w"], ["y"], pads=[1, 1, 1, 1])], "g",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, None, None])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 3, None, None])], [weight])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    onnx.save_model(model, str(tmp_path / "m.onnx"), save_as_external_data=True,
+                    location="m.data", size_threshold=0)
+    with pytest.raises(InputError) as caught:
+        import_model(tmp_path / "m.onnx", "ext", models_dir=tmp_path / "models")
+    assert str(caught.value).endswith("models with external weight files are not supported; "
+                                      "inline them")
+    assert not (tmp_path / "models").exists()
