@@ -140,3 +140,28 @@ def test_the_balloon_is_released_on_zero_and_on_close() -> None:
         worker.apply_pressure(500)  # capped at the limit minus a margin
         assert worker.balloon is not None and worker.balloon.mb < 200
     assert not our_cgroups() and not our_segments() and not _balloons()
+
+
+@pytest.mark.slow
+def test_face_priority_under_real_throttling_stylizes_in_the_worker(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """With face priority on, every model call (face crop and background) runs in the
+    confined worker and is timed there; the parent's Stylizer is never called (it once
+    stylized in the unconfined parent, so the throttled numbers were not throttled)."""
+    from simulator.pipeline.settings import FaceSettings, PipelineSettings
+    from simulator.pipeline.stylize import Stylizer
+
+    def unconfined(*_args, **_kwargs):
+        raise AssertionError("stylized in the unconfined parent process")
+
+    monkeypatch.setattr(Stylizer, "stylize", unconfined)
+    settings = RunSettings(model="ar-lite", throttle=True, cpu_fraction=1.0,
+                           pipeline=PipelineSettings(face=FaceSettings(enabled=True)))
+    scenario = REPO / "scenarios" / "orbit-desk"  # a face on the wall
+    report = run_scenario(scenario, settings, tmp_path).report
+    assert report["complete"], report.get("incomplete_reason")
+    assert report["face"]["found"] > 0 and report["face_detections"]
+    assert report["throttle"]["measured_latency_ms"] > 0
+    runs = [f for f in report["frames"] if f["t_infer_end"] is not None]
+    assert len({round(f["t_infer_end"] - f["t_infer_start"], 6) for f in runs}) > 1  # measured
+    assert not our_cgroups() and not our_segments()

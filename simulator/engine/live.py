@@ -382,7 +382,8 @@ class LiveRun:
             started = time.perf_counter()
             if self._face is not None and self._tracker is not None:
                 track = self._tracker.update(frame.t_capture, frame.image, frame.index)
-                output = self._face.render(frame.image, track).image
+                in_worker = self._infer_in_worker if self.worker is not None else None
+                output = self._face.render(frame.image, track, in_worker).image
             elif self.worker is not None:
                 output = self._infer_in_worker(frame.image, size)
             else:

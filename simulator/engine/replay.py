@@ -52,6 +52,10 @@ ScreenSink = Callable[[float, np.ndarray], None]
 DisplayObserver = Callable[[dict, np.ndarray, np.ndarray, np.ndarray], None]
 
 
+
+class _WorkerKilled(Exception):
+    """The confined worker died during a model call (the app dies with it)."""
+
 class Kind(IntEnum):
     """Event kinds; at equal times the lower value is handled first, so a result that
     completes exactly when a frame arrives frees the worker for that frame."""
@@ -436,27 +440,49 @@ class Replay:
         crop + background), or as measured in the OS-confined worker (real throttling; None
         when the kernel killed it)."""
         if self._face is not None and work.track is not None and work.image is not None:
-            result = self._face.render(work.image, work.track)
+            # under real throttling each model call (face crop, background) runs in the
+            # confined worker and the phone latency is their measured sum
+            measured: list[float] = []
+            in_worker = None if self.worker is None else (
+                lambda rgb, size: self._infer_in_worker(rgb, size, measured))
+            try:
+                result = self._face.render(work.image, work.track, in_worker)
+            except _WorkerKilled:
+                return None
             work.output, work.face_box = result.image, result.face_box
             self._face_shares.append(result.face_flops_share)
+            if self.worker is not None:
+                self._measured_ms.append(sum(measured))
+                return sum(measured)
             shapes = [] if result.face_size is None else [(result.face_size,) * 2]  # square
             if result.background_size is not None:
                 shapes.append(self._input_shape(result.background_size))
         elif self.worker is not None and work.image is not None:
-            reply = self.worker.infer(work.image, work.size)  # at the worker's fit
-            self._worker_rss = reply.rss_mb
-            if reply.killed:
-                self._kernel_kill(reply.killed, reply.rss_mb)
+            measured = []
+            try:
+                work.output = self._infer_in_worker(work.image, work.size, measured)
+            except _WorkerKilled:
                 return None
-            work.output = reply.output
-            self._measured_ms.append(reply.latency_ms)
-            return reply.latency_ms
+            self._measured_ms.append(measured[0])
+            return measured[0]
         else:
             if self.stylizer is not None and work.image is not None:
                 work.output = self.stylizer.stylize(work.image, work.size)
             shapes = [self._input_shape(work.size)]
         return sum(self.cost.inference_ms(self.model.flops(s), self.thermal.factor)
                    for s in shapes)
+
+    def _infer_in_worker(self, rgb: np.ndarray, size: int, measured: list[float]) -> np.ndarray:
+        """One model call in the confined worker (at its fit); its latency is appended to
+        ``measured``. A killed worker kills the app (``_WorkerKilled``)."""
+        assert self.worker is not None
+        reply = self.worker.infer(rgb, size)
+        self._worker_rss = reply.rss_mb
+        if reply.killed or reply.output is None:
+            self._kernel_kill(reply.killed or "worker died", reply.rss_mb)
+            raise _WorkerKilled
+        measured.append(reply.latency_ms)
+        return reply.output
 
     def _kernel_kill(self, cause: str, rss_mb: float | None) -> None:
         """The confined worker was killed: the app dies, as it would on the phone."""

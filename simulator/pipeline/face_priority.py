@@ -11,6 +11,7 @@ track the whole frame is stylized at the stylizer's ``input_size``.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -102,15 +103,21 @@ class FacePriority:
         y0 = min(max(round(cy - side / 2), 0), height - side)
         return x0, y0, side, side
 
-    def render(self, rgb: np.ndarray, track: FaceTrack | None) -> FacePriorityResult:
-        """Stylize one RGB uint8 frame, giving the tracked face (if any) priority."""
+    def render(self, rgb: np.ndarray, track: FaceTrack | None,
+               stylize: Callable[[np.ndarray, int], np.ndarray] | None = None
+               ) -> FacePriorityResult:
+        """Stylize one RGB uint8 frame, giving the tracked face (if any) priority.
+        ``stylize(rgb, size)`` runs each model call (default: this process's Stylizer; under
+        real throttling the confined worker's, so that the calls are confined and timed
+        there)."""
+        stylize = stylize or self.stylizer.stylize
         height, width = rgb.shape[:2]
         model = self.stylizer.model
         crop = None if track is None else self.crop_square(track, width, height)
         if crop is None:
             size = self.stylizer.input_size
             return FacePriorityResult(
-                image=self.stylizer.stylize(rgb),
+                image=stylize(rgb, size),
                 face_box=None,
                 face_flops_share=0.0,
                 flops=model.flops(self.stylizer.input_shape(width, height, size)),
@@ -118,11 +125,11 @@ class FacePriority:
                 background_size=size,
             )
         x0, y0, side, _ = crop
-        face = self.stylizer.stylize(rgb[y0 : y0 + side, x0 : x0 + side], self.crop_size)
+        face = stylize(rgb[y0 : y0 + side, x0 : x0 + side], self.crop_size)
         face_flops = model.flops(self.crop_size)
         if self.settings.background == "stylize":
             background_size: int | None = self.settings.background_size
-            image = self.stylizer.stylize(rgb, background_size)
+            image = stylize(rgb, background_size)
             background_flops = model.flops(
                 self.stylizer.input_shape(width, height, background_size)
             )
