@@ -156,3 +156,14 @@ def test_calibrate_cycle_timing_fits_completion_intervals(two_devices, tmp_path)
     assert "completion intervals" in " ".join(cycle["notes"])
     with pytest.raises(InputError, match="timing"):
         calibrate_profile([path], "redmi-note-10", timing="wall")
+
+
+@pytest.mark.parametrize("height", [":", [None], 0, True])
+def test_calibrate_refuses_a_bad_frame_size(tmp_path, height):
+    """Found by make fuzz: scenario.height ':' or [None] was a ValueError / TypeError."""
+    report = json.loads(VECTOR_PATH.read_text())
+    report["scenario"]["height"] = height
+    path = tmp_path / "report.json"
+    path.write_text(json.dumps(report))
+    with pytest.raises(InputError, match=r"field 'scenario.height': expected a positive integer"):
+        calibrate_profile([path], "redmi-note-10")
