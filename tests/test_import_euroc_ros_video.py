@@ -757,3 +757,49 @@ def test_real_tf_bags(path: str) -> None:
     path_m = float(np.sum(np.linalg.norm(np.diff(positions, axis=0), axis=1)))
     assert 0.1 < path_m < 100  # a robot's drive in under a minute
     assert np.allclose(np.linalg.det(rotations), 1.0)
+
+
+def test_real_tf_bag_with_camera_images_added(original: Original, tmp_path: Path) -> None:
+    """evo's real ROS 1 bag (its /tf and /tf_static messages as recorded: a robot's drive,
+    epoch header stamps, ~10 Hz) with a camera added on base_link (JPEG images at 10 Hz for
+    the first 5 s, stamps between the TF messages): imported with --camera-frame, the camera
+    follows the recorded chain odom -> base_footprint -> base_link."""
+    from rosbags.highlevel import AnyReader
+
+    from simulator.scenario.importers import rosbag
+
+    src = real("rosbag1/tf_example.bag")
+    path = tmp_path / "robot-with-camera.bag"
+    with AnyReader([src]) as reader, BagWriter(path, ros1=True) as bag:
+        messages = [(c.topic, t, reader.deserialize(raw, c.msgtype))
+                    for c, t, raw in reader.messages()]
+        stamps = sorted(t for topic, t, _ in messages if topic == "/tf")
+        first, image_ns = stamps[0], []
+        for topic, t, msg in messages:
+            bag.write(topic, msg, t)
+        for k in range(50):  # 5 s at 10 Hz, offset from the TF stamps by 37 ms
+            ns = first + 37_000_000 + k * 100_000_000
+            image_ns.append(ns)
+            bag.compressed("/camera/image/compressed", ns,
+                           original.images[k % len(original.images)], "base_link")
+    out = import_recording(path, tmp_path / "out", "auto",
+                           ImportOptions(camera_frame="base_link"))
+    scenario = load_scenario(out)
+    assert len(scenario.frame_times) == 50
+    assert scenario.clock_offset_s == pytest.approx(image_ns[0] / 1e9, abs=1e-6)  # epoch
+    assert np.allclose(np.diff(scenario.frame_times), 0.1, atol=1e-6)
+    # the recorded chain at the image stamps, read independently of the importer
+    with rosbag._Bag(src) as reader:
+        scan = rosbag._scan(reader, "", None, "/tf", None)
+    notes: list[str] = []
+    ns, _, positions, _ = rosbag._poses(scan, rosbag.TF, "/tf", "base_link", ImportOptions(),
+                                        src, notes)
+    expected_path = sum(np.linalg.norm(np.diff(
+        np.array([np.interp(image_ns, ns, positions[:, i]) for i in range(3)]).T, axis=0),
+        axis=1))
+    got, _ = scenario.trajectory.at_many(scenario.frame_times)
+    # levelled to y up: the planar drive keeps a constant height, and the same path length
+    assert np.ptp(got[:, 1]) < 1e-6
+    got_path = float(np.sum(np.linalg.norm(np.diff(got, axis=0), axis=1)))
+    assert got_path == pytest.approx(expected_path, rel=1e-3)
+    replay(out, tmp_path)
