@@ -58,7 +58,10 @@ def test_settings_file_round_trip_and_cli_override(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("text", "needle"),
     [('[smoothing]\nmethod = "blur"\n', "method"), ("[smoothing]\nalpha = 'x'\n", "alpha"),
-     ("[warp]\n", "unknown setting 'warp'"), ("not toml [", "not valid toml")],
+     ("[warp]\n", "unknown setting 'warp'"), ("not toml [", "not valid toml"),
+     # found by make fuzz: a non-integer in the sizes list was a TypeError
+     ('[sizing]\nsizes = [160, "x"]\n', "expected a list of integers"),
+     ("[sizing]\nsizes = [160, [256]]\n", "expected a list of integers")],
 )
 def test_bad_settings_files(tmp_path: Path, text: str, needle: str,
                             capsys: pytest.CaptureFixture[str]) -> None:
