@@ -58,6 +58,7 @@ def test_failed_budget_exits_1(scenario: Path, tmp_path: Path) -> None:
                  "--timing-only"]) == 1
 
 
+@pytest.mark.slow
 def test_console_script_runs_without_traceback(scenario: Path, tmp_path: Path) -> None:
     done = subprocess.run(
         [sys.executable, "-m", "simulator", "run", str(scenario), "--device", "no-such-phone"],
@@ -155,6 +156,7 @@ def test_interrupted_run_exits_130_with_partial_report(
     assert json.loads((tmp_path / "report.json").read_text())["complete"] is False
 
 
+@pytest.mark.slow
 def test_real_sigint_writes_partial_report(tmp_path: Path) -> None:
     import os
     import signal

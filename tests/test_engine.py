@@ -127,6 +127,7 @@ def _deterministic_part(report: dict) -> str:
     return json.dumps({k: report[k] for k in keep}, sort_keys=True)
 
 
+@pytest.mark.slow
 def test_same_run_twice_is_identical_even_under_load(small_scene: Path, tmp_path: Path) -> None:
     import time
 

@@ -94,6 +94,7 @@ def test_smoothing_reduces_displayed_flicker(moving_scene: Path, tmp_path: Path)
     assert 0.8 < flow["ghosting_ssim"] < 1.0
 
 
+@pytest.mark.slow
 def test_face_priority_reports_detections_and_face_share(tmp_path: Path) -> None:
     from simulator.scenario.synth import synthesize
 

@@ -699,6 +699,7 @@ def real(path: str) -> Path:
     return sample
 
 
+@pytest.mark.slow
 def test_real_iphone_portrait_clip(tmp_path: Path) -> None:
     """androidx/media's dolbyVision-hdr.MOV (SOURCE.md): an iPhone 14 Pro HEVC clip stored
     1280x720 with a -90 display matrix, 4 decodable frames at 30 fps."""

@@ -79,6 +79,7 @@ def _replay(path: Path, out: Path, **settings) -> dict:
     return run_scenario(path, RunSettings(thumbnails=0, **settings), out).report
 
 
+@pytest.mark.slow
 def test_clock_origin_and_unit_do_not_change_the_replay(base: Path, tmp_path: Path) -> None:
     first = Decimal((base / "frames.csv").read_text().splitlines()[1].split(",")[1])
     zero = _shifted_copy(base, tmp_path / "zero", -first)

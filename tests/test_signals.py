@@ -105,7 +105,7 @@ def test_sigterm_in_live_mode_writes_its_stats_and_exits_143(tmp_path: Path) -> 
 def test_sigterm_in_a_sweep_keeps_the_finished_runs(tmp_path: Path) -> None:
     code, err = _stop_after_first_line(
         ["sweep", str(ORBIT), "--out", str(tmp_path)], signal.SIGTERM,
-        "sweep: orbit-desk / pose")  # a few runs into the grid
+        "sweep: orbit-desk / ema")  # the second run of the grid
     assert code == 143, err
     assert "Traceback" not in err
     data = json.loads((tmp_path / "sweep.json").read_text())
