@@ -402,7 +402,7 @@ def _cmd_import(args: argparse.Namespace) -> int:
 
 
 def _cmd_devices(args: argparse.Namespace) -> int:
-    from simulator.device.profile import describe, list_profiles, load_profile, summary_line
+    from simulator.device.catalog import describe, list_profiles, load_profile, summary_line
 
     if args.action == "list":
         for profile in list_profiles():

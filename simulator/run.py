@@ -14,9 +14,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from simulator import __version__, signals
+from simulator.device.catalog import load_profile
 from simulator.device.cost import CostModel
 from simulator.device.memory import MemoryModel, model_process_budget_mb
-from simulator.device.profile import load_profile
 from simulator.device.thermal import ThermalModel
 from simulator.engine.replay import DisplayObserver, Replay, ReplayResult
 from simulator.engine.worker import InferenceWorker, calibrate

@@ -21,7 +21,7 @@ from PyQt6.QtTest import QTest  # noqa: E402
 
 from simulator.app.main import run_gui  # noqa: E402
 from simulator.app.window import MainWindow, device_budget_mb  # noqa: E402
-from simulator.device.profile import load_profile  # noqa: E402
+from simulator.device.catalog import load_profile  # noqa: E402
 from simulator.pipeline.settings import PipelineSettings  # noqa: E402
 from simulator.scenario.synth import synthesize  # noqa: E402
 

@@ -10,7 +10,8 @@ import pytest
 
 from simulator.compare import compare_reports, format_table, load_report, write_compare_html
 from simulator.device.calibrate import calibrate_profile
-from simulator.device.profile import PROFILES_DIR, load_profile
+from simulator.device.catalog import load_profile
+from simulator.device.profile import PROFILES_DIR
 from simulator.errors import InputError
 from simulator.mobile.contract import schema_errors
 from simulator.run import RunSettings, run_scenario

@@ -11,18 +11,16 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from simulator.device.cost import CostModel
-from simulator.device.memory import MemoryModel, derived_app_base_mb
-from simulator.device.profile import (
-    PROFILES_DIR,
-    REFERENCE_MODEL,
-    BackendProfile,
+from simulator.device.catalog import (
     bundled_profile_ids,
     describe,
     list_profiles,
     load_profile,
     summary_line,
 )
+from simulator.device.cost import CostModel
+from simulator.device.memory import MemoryModel, derived_app_base_mb
+from simulator.device.profile import PROFILES_DIR, REFERENCE_MODEL, BackendProfile
 from simulator.device.thermal import ThermalModel
 from simulator.errors import InputError
 

@@ -16,7 +16,7 @@ import pytest
 from simulator.cli import main
 from simulator.compare import compare_reports, format_table
 from simulator.device.calibrate import calibrate_profile
-from simulator.device.profile import load_profile
+from simulator.device.catalog import load_profile
 from simulator.mobile.appium_server import APPIUM_BIN, AppiumServer, free_port
 from simulator.mobile.contract import schema_errors
 from simulator.mobile.harness import DeviceRunRequest, run_device

@@ -13,7 +13,7 @@ import cv2
 import pytest
 from scenario_fixtures import make_scenario
 
-from simulator.device.profile import list_profiles
+from simulator.device.catalog import list_profiles
 from simulator.run import RunSettings, run_scenario
 from simulator.zoo.probe import write_conv_probe
 

@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 
 from simulator.device import throttle
-from simulator.device.profile import load_profile
+from simulator.device.catalog import load_profile
 from simulator.engine import worker as worker_mod
 from simulator.engine.worker import InferenceWorker, calibrate
 from simulator.errors import InputError

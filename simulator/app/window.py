@@ -35,8 +35,9 @@ from simulator.app.recordings import RecordingTools
 from simulator.app.settings_panel import SettingsPanel
 from simulator.app.views import ImageView, heat_map
 from simulator.app.worker import Job, LiveWorker, PreviewRequest, PreviewWorker, ReplayWorker
+from simulator.device.catalog import list_profiles
 from simulator.device.memory import MemoryModel
-from simulator.device.profile import DeviceProfile, list_profiles
+from simulator.device.profile import DeviceProfile
 from simulator.engine.live import LiveSettings
 from simulator.errors import InputError
 from simulator.metrics.verdict import budgets_for

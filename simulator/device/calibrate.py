@@ -32,8 +32,9 @@ from pathlib import Path
 from typing import Any
 
 from simulator.compare import load_report
+from simulator.device.catalog import load_profile
 from simulator.device.memory import _model_and_buffers_mb, derived_app_base_mb
-from simulator.device.profile import REFERENCE_MODEL, DeviceProfile, load_profile
+from simulator.device.profile import REFERENCE_MODEL, DeviceProfile
 from simulator.errors import InputError
 
 TIMINGS = ("model", "cycle")

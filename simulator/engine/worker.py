@@ -513,8 +513,8 @@ def calibrate(profile: Any, backend: str, model: str | ResolvedModel, size: int,
     """Find the CPU fraction at which the confined worker's median latency (a size x size
     frame, so pre/post-processing are negligible) is within ``tolerance`` of
     CostModel(profile, backend).inference_ms(model.flops(size))."""
+    from simulator.device.catalog import load_profile
     from simulator.device.cost import CostModel
-    from simulator.device.profile import load_profile
 
     if isinstance(profile, str | Path):
         profile = load_profile(profile)

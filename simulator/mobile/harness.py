@@ -103,7 +103,7 @@ def appium_session(url: str, caps: Mapping[str, Any]) -> Any:
 
 
 def _budgets(device: str | None, expect: Mapping[str, float]) -> tuple[dict, Any]:
-    from simulator.device.profile import load_profile
+    from simulator.device.catalog import load_profile
     from simulator.metrics.verdict import budgets_for
 
     profile = None
