@@ -11,9 +11,8 @@ import pytest
 
 SLOW_MODULES = {
     "test_animegan_parity", "test_app", "test_device_appium", "test_face_report",
-    "test_lite_parity",
-    "test_live", "test_pytest_plugin", "test_quantize", "test_signals", "test_throttle_run",
-    "test_virtual_cam", "test_web_target", "test_worker",
+    "test_lite_parity", "test_live", "test_pytest_plugin", "test_quantize", "test_signals",
+    "test_throttle", "test_throttle_run", "test_virtual_cam", "test_web_target", "test_worker",
 }
 
 

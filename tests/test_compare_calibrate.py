@@ -8,12 +8,13 @@ from pathlib import Path
 
 import pytest
 
-from simulator.compare import compare_reports, format_table, load_report, write_compare_html
+from simulator.compare import compare_reports, format_table, write_compare_html
 from simulator.device.calibrate import calibrate_profile
 from simulator.device.catalog import load_profile
 from simulator.device.profile import PROFILES_DIR
 from simulator.errors import InputError
 from simulator.mobile.contract import schema_errors
+from simulator.report.reader import load_report
 from simulator.run import RunSettings, run_scenario
 from tests.scenario_fixtures import make_scenario
 

@@ -220,9 +220,9 @@ def test_fuzz_tum_and_csv_readers(base: dict[str, Any], data: st.DataObject) -> 
 @FUZZ
 @given(data=st.data())
 def test_fuzz_json_reader(base: dict[str, Any], data: st.DataObject) -> None:
-    """The one JSON reader (reports, model cards) and the report check of compare: the
+    """The one JSON reader (reports, model cards) and the report check (report.reader): the
     bytes of a whole report, mutated."""
-    from simulator.compare import load_report
+    from simulator.report.reader import load_report
 
     raw = base["report"]
     folder = _fresh(base, "json")

@@ -31,11 +31,11 @@ from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
-from simulator.compare import load_report
 from simulator.device.catalog import load_profile
-from simulator.device.memory import _model_and_buffers_mb, derived_app_base_mb
+from simulator.device.memory import derived_app_base_mb, model_and_buffers_mb
 from simulator.device.profile import REFERENCE_MODEL, DeviceProfile
 from simulator.errors import InputError
+from simulator.report.reader import load_report
 
 TIMINGS = ("model", "cycle")
 
@@ -257,7 +257,7 @@ def _fit_memory(profile: DeviceProfile, reports: list[tuple[str, dict]]) -> dict
         if not _number(peak):
             continue
         weights, activation = _model_memory(report, where)
-        parts = _model_and_buffers_mb(
+        parts = model_and_buffers_mb(
             profile, profile.backend(report["backend"]), weights_bytes_fp32=int(weights),
             activation_mb=activation,
             camera_w=_frame_side(report, "width", profile.camera.width, where),

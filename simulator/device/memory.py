@@ -20,7 +20,7 @@ MB = float(2**20)
 _FP32_BYTES = 4
 
 
-def _model_and_buffers_mb(
+def model_and_buffers_mb(
     profile: DeviceProfile,
     backend: BackendProfile,
     *,
@@ -50,7 +50,7 @@ def _model_and_buffers_mb(
 
 def derived_app_base_mb(profile: DeviceProfile) -> float:
     """Seed memory minus the modelled reference model and buffers (the calibration)."""
-    reference = _model_and_buffers_mb(
+    reference = model_and_buffers_mb(
         profile,
         profile.backend(profile.memory.seed_backend),
         weights_bytes_fp32=REFERENCE_MODEL.weights_bytes_fp32,
@@ -100,7 +100,7 @@ class MemoryModel:
         self.backend = resolve_backend(profile, backend)
         self.retain_arena = retain_arena
         self.app_base_mb = derived_app_base_mb(profile)
-        self._components = _model_and_buffers_mb(
+        self._components = model_and_buffers_mb(
             profile,
             self.backend,
             weights_bytes_fp32=weights_bytes_fp32,
