@@ -90,7 +90,8 @@ def test_latest_frame_wins_when_the_model_is_slow(
     assert stats["inference_fps"] < 20
     assert stats["dropped_frames"] >= stats["captured_frames"] // 3
     assert stats["stylized_frames"] < stats["captured_frames"] / 1.5
-    assert stats["latency_ms"]["p50"] >= stats["inference_ms"]["p50"]
+    # a shown frame waited at least for its inference (medians of two sets: 5 % slack)
+    assert stats["latency_ms"]["p50"] >= 0.95 * stats["inference_ms"]["p50"]
 
 
 def test_reuse_warp_reprojects_between_slow_inferences(source: Path, slow_model: str) -> None:
