@@ -239,17 +239,6 @@ def calibrate_profile(
     return new_text, summary
 
 
-def _frame_side(report: Mapping, key: str, default: int, where: str) -> int:
-    """``scenario.width`` / ``height`` of a device report (optional: ``default``)."""
-    value = report["scenario"].get(key)
-    if value is None:
-        return default
-    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-        raise InputError(where, f"field 'scenario.{key}': expected a positive integer, "
-                         f"got {value!r}")
-    return value
-
-
 def _fit_memory(profile: DeviceProfile, reports: list[tuple[str, dict]]) -> dict | None:
     bases = []
     for where, report in reports:
@@ -260,8 +249,9 @@ def _fit_memory(profile: DeviceProfile, reports: list[tuple[str, dict]]) -> dict
         parts = model_and_buffers_mb(
             profile, profile.backend(report["backend"]), weights_bytes_fp32=int(weights),
             activation_mb=activation,
-            camera_w=_frame_side(report, "width", profile.camera.width, where),
-            camera_h=_frame_side(report, "height", profile.camera.height, where),
+            # checked by the report reader: positive integers when present
+            camera_w=report["scenario"].get("width") or profile.camera.width,
+            camera_h=report["scenario"].get("height") or profile.camera.height,
             input_size=report["input_size"])
         bases.append(peak - sum(parts.values()))
     if not bases:

@@ -38,8 +38,21 @@ REQUIRED_FIELDS: tuple[tuple[str, tuple[type, ...]], ...] = (
     ("verdict.passed", (bool,)),
 )
 
+
+
+class PositiveInt:
+    """Field type marker: an integer > 0 (a frame size)."""
+
+
+# (dotted field, accepted types) read when present: a device may leave them out.
+OPTIONAL_FIELDS: tuple[tuple[str, tuple[type, ...]], ...] = (
+    ("scenario.width", (PositiveInt, _NONE)),
+    ("scenario.height", (PositiveInt, _NONE)),
+)
+
 _TYPE_NAMES = {str: "a string", int: "an integer", float: "a number", bool: "true/false",
-               list: "a list", dict: "an object", _NONE: "null"}
+               list: "a list", dict: "an object", _NONE: "null",
+               PositiveInt: "a positive integer"}
 
 
 def get_field(data: Mapping, dotted: str) -> Any:
@@ -55,6 +68,8 @@ def get_field(data: Mapping, dotted: str) -> Any:
 def _type_ok(value: object, types: tuple[type, ...]) -> bool:
     if isinstance(value, bool):
         return bool in types
+    if PositiveInt in types and isinstance(value, int) and value > 0:
+        return True
     if isinstance(value, float) and not math.isfinite(value):
         return False
     return isinstance(value, types)
@@ -67,10 +82,13 @@ def check_report(report: object, where: str | Path) -> dict:
     if report.get("schema") != SCHEMA:
         got = report.get("schema")
         raise InputError(where, f"field 'schema': expected '{SCHEMA}', got {got!r}")
-    for dotted, types in REQUIRED_FIELDS:
+    fields = [*REQUIRED_FIELDS, *OPTIONAL_FIELDS]
+    for dotted, types in fields:
         try:
             value = get_field(report, dotted)
         except KeyError:
+            if (dotted, types) in OPTIONAL_FIELDS:
+                continue
             raise InputError(where, f"missing field '{dotted}'") from None
         if not _type_ok(value, types):
             expected = " or ".join(dict.fromkeys(_TYPE_NAMES[t] for t in types))
