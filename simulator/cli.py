@@ -446,10 +446,12 @@ def _cmd_models(args: argparse.Namespace) -> int:
 
 def _cmd_sweep(args: argparse.Namespace) -> int:
     import simulator
+    from simulator.output_paths import prepare_output_dir
     from simulator.sweep import default_grid, run_sweep, write_sweep
 
     bundled = Path(simulator.__file__).resolve().parents[1] / "scenarios"
     scenarios = [Path(s) for s in args.scenarios] or [bundled / "orbit-desk", bundled / "pan-fast"]
+    prepare_output_dir(Path(args.out))  # before the (long) sweep
     rows: list[dict] = []
     try:
         run_sweep(scenarios, default_grid(), progress=lambda s: print(s, file=sys.stderr),

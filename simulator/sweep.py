@@ -19,6 +19,7 @@ import cv2
 import numpy as np
 
 from simulator.engine.sizing import SizeSettings
+from simulator.output_paths import prepare_output_dir, writing
 from simulator.pipeline.settings import PipelineSettings
 from simulator.pipeline.skip import SkipSettings
 from simulator.pipeline.smooth import Smoother, SmoothSettings
@@ -184,12 +185,14 @@ def write_sweep(rows: Sequence[dict], out_dir: Path,
                 incomplete_reason: str | None = None) -> tuple[Path, Path]:
     """``sweep.json`` (``{"complete", "incomplete_reason", "rows"}``) and ``sweep.md``; an
     interrupted sweep writes the rows it finished, marked incomplete."""
-    out_dir.mkdir(parents=True, exist_ok=True)
+    prepare_output_dir(out_dir)
     json_path, md_path = out_dir / "sweep.json", out_dir / "sweep.md"
     data = {"complete": incomplete_reason is None, "incomplete_reason": incomplete_reason,
             "rows": list(rows)}
-    write_atomic(json_path, (json.dumps(data, indent=2) + "\n").encode())
     note = "" if incomplete_reason is None else (
         f"**Incomplete**: {incomplete_reason} after {len(rows)} runs.\n\n")
-    write_atomic(md_path, (note + format_markdown(rows)).encode())
+    for path, text in ((json_path, json.dumps(data, indent=2) + "\n"),
+                       (md_path, note + format_markdown(rows))):
+        with writing(path):  # a full disk: one line, exit 4
+            write_atomic(path, text.encode())
     return json_path, md_path

@@ -51,3 +51,11 @@ def test_full_disk_keeps_complete_files_only(tmp_path, capsys) -> None:
                 assert json.loads((out / name).read_text())["schema"]
     finally:
         subprocess.run(["umount", str(mount)], check=False)
+
+
+def test_sweep_to_an_unwritable_out_is_exit_4_before_any_run(tmp_path, capsys) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    assert main(["sweep", "--out", str(blocker / "sub")]) == 4
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "sweep:" not in err[0]  # refused before the first run
