@@ -24,7 +24,7 @@ from simulator.errors import InputError
 from simulator.metrics.timing import timing_metrics
 from simulator.metrics.verdict import budgets_for, evaluate
 from simulator.output_paths import prepare_output_dir
-from simulator.pipeline.compose import Compositor
+from simulator.pipeline.chain import Chain
 from simulator.pipeline.settings import PipelineSettings
 from simulator.pipeline.stylize import Stylizer, input_shape, resolve_fit
 from simulator.report import SCHEMA, write_reports
@@ -195,6 +195,9 @@ def _replay_and_report(
         if settings.throttle and not settings.timing_only:
             stage.name = "starting the confined worker"
             throttle, worker = _start_worker(profile, settings, model, input_size, stack)
+        chain = Chain.for_scenario(settings.pipeline, scenario, model=model,
+                                   input_size=input_size, fit=fit, stylizer=stylizer,
+                                   worker=worker)
         replay = Replay(
             scenario,
             cost=CostModel(profile, settings.backend),
@@ -202,19 +205,13 @@ def _replay_and_report(
             thermal=ThermalModel(profile),
             display_hz=profile.hardware.display_hz,
             screen_size=(profile.hardware.screen_width, profile.hardware.screen_height),
-            model=model,
-            input_size=input_size,
-            stylizer=stylizer,
-            compositor=Compositor(cam, scenario.anchors),
-            pipeline=settings.pipeline,
+            chain=chain,
             screen_sink=sink,
             observer=observer,
-            worker=worker,
             mitigate_memory=settings.memory_mitigations,
             relaunch_after_s=profile.app.cold_start_ms / 1000.0 if settings.relaunch else None,
             thumbnails=settings.thumbnails,
             progress=progress,
-            fit=fit,
         )
         started = time.perf_counter()
         stage.replaying = True

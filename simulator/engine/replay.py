@@ -18,7 +18,7 @@ import bisect
 import heapq
 import math
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from enum import IntEnum
 
 import cv2
@@ -28,22 +28,15 @@ from simulator import signals
 from simulator.device.cost import CostModel
 from simulator.device.memory import MemoryModel
 from simulator.device.thermal import ThermalModel
-from simulator.engine.sizing import SizeController
+from simulator.engine.scheduler import Decision, Scheduler
 from simulator.engine.worker import InferenceWorker
 from simulator.metrics.flicker import FlickerMeter, mean_luminance
 from simulator.metrics.timing import Shown
-from simulator.pipeline.compose import Compositor
-from simulator.pipeline.face import FaceTrack, FaceTracker
-from simulator.pipeline.face_priority import FacePriority
-from simulator.pipeline.settings import PipelineSettings
-from simulator.pipeline.skip import SkipPolicy, thumbnail
-from simulator.pipeline.smooth import Smoother
-from simulator.pipeline.stylize import Stylizer, input_shape, resolve_fit
-from simulator.pipeline.warp import warp_to_pose
+from simulator.pipeline.chain import Chain, WorkerKilled
+from simulator.pipeline.face import FaceTrack
 from simulator.scenario.model import Scenario
 from simulator.types import Frame
 from simulator.zoo.quality import ssim
-from simulator.zoo.registry import ResolvedModel
 
 # Called with each new screen the phone shows: (virtual time, composited RGB image).
 ScreenSink = Callable[[float, np.ndarray], None]
@@ -51,10 +44,6 @@ ScreenSink = Callable[[float, np.ndarray], None]
 # screen and the stylized picture before composing (for viewers with their own overlays).
 DisplayObserver = Callable[[dict, np.ndarray, np.ndarray, np.ndarray], None]
 
-
-
-class _WorkerKilled(Exception):
-    """The confined worker died during a model call (the app dies with it)."""
 
 class Kind(IntEnum):
     """Event kinds; at equal times the lower value is handled first, so a result that
@@ -101,7 +90,6 @@ class _Work:
     index: int
     image: np.ndarray | None
     track: FaceTrack | None = None
-    thumb: np.ndarray | None = None  # the skip policy's thumbnail (when skipping is on)
     size: int = 0
     output: np.ndarray | None = None
     face_box: tuple[int, int, int, int] | None = None
@@ -133,15 +121,6 @@ def ghosting_ssim(smoothed: np.ndarray, unsmoothed: np.ndarray) -> float:
                 cv2.resize(unsmoothed, size, interpolation=cv2.INTER_AREA))
 
 
-def scene_pipeline(pipeline: PipelineSettings, scenario: Scenario) -> PipelineSettings:
-    """The settings with the scenario's declared scene depth as the plane pose smoothing and
-    warped reuse project through (the 2 m default is for scenes that declare none)."""
-    if scenario.scene_depth_m is None:
-        return pipeline
-    smoothing = replace(pipeline.smoothing, pose_depth_m=scenario.scene_depth_m)
-    return replace(pipeline, smoothing=smoothing)
-
-
 class Replay:
     """One replay of one scenario under one device/backend/model/pipeline configuration."""
 
@@ -154,37 +133,28 @@ class Replay:
         thermal: ThermalModel,
         display_hz: float,
         screen_size: tuple[int, int],
-        model: ResolvedModel,
-        input_size: int,
-        stylizer: Stylizer | None,
-        compositor: Compositor,
-        pipeline: PipelineSettings | None = None,
+        chain: Chain,
         screen_sink: ScreenSink | None = None,
         observer: DisplayObserver | None = None,
-        worker: InferenceWorker | None = None,
         mitigate_memory: bool = False,
         relaunch_after_s: float | None = None,
         thumbnails: int = 6,
         progress: Callable[[int, int], None] | None = None,
-        fit: str | None = None,
     ) -> None:
         self.scenario = scenario
-        # how frames fit the model input (pipeline/stylize.py): the stylizer's, else the
-        # given one or the card's default; the cost model charges that input shape
-        self.fit = stylizer.fit if stylizer is not None and fit is None else resolve_fit(
-            model.card, fit)
         self.cost, self.memory, self.thermal = cost, memory, thermal
         self.display_hz = display_hz
-        self.model = model
-        self.input_size = input_size
-        self.stylizer = stylizer  # None: timing only, no images are decoded or stylized
-        self.compositor = compositor
-        self.pipeline = scene_pipeline(pipeline or PipelineSettings(), scenario)
-        self.pipeline.validate()
+        # the stages (pipeline/chain.py); without images (timing only) nothing is decoded
+        # or stylized and the chain only answers the model input shapes the cost model charges
+        self.chain = chain
+        self.model = chain.model
+        self.input_size = chain.input_size
+        self.pipeline = chain.settings
         self.screen_sink = screen_sink
         self.observer = observer  # live views (the Qt app); None in batch runs
-        self.worker = worker  # real throttling: inference in an OS-confined process
-        self._memory_limit_mb = worker.memory_limit_mb if worker is not None else None
+        # real throttling: every model call in an OS-confined process (the chain's worker)
+        self.worker: InferenceWorker | None = chain.worker
+        self._memory_limit_mb = self.worker.memory_limit_mb if self.worker is not None else None
         # memory_pressure: release pooled buffers + smallest input size (the seed's)
         self.mitigate_memory = mitigate_memory
         self.relaunch_after_s = relaunch_after_s  # None: a killed app stays dead
@@ -192,7 +162,7 @@ class Replay:
         n = scenario.frame_count
         self._thumb_targets = (
             [round(x) for x in np.linspace(0, n - 1, thumbnails)]
-            if stylizer is not None and thumbnails > 0
+            if chain.images and thumbnails > 0
             else []
         )
         cam = scenario.camera
@@ -216,8 +186,7 @@ class Replay:
         self._thermal_at = self._now
         self._state = "foreground"
         self._pressure_mb = 0.0
-        self._waiting: _Work | None = None
-        self._in_flight: _Work | None = None
+        self._sched: Scheduler[_Work] = Scheduler(p, self.input_size)
         self._shots: dict[int, _Shot] = {}
         self._shot_seq = 0
         self._latest_shot = -1
@@ -254,16 +223,7 @@ class Replay:
         self._flicker = FlickerMeter()
         self._face_flicker = FlickerMeter()
         self._thumbs: list[tuple[int, np.ndarray, np.ndarray]] = []
-        self._images: Iterator[Frame] | None = sc.frames() if self.stylizer else None
-        self._skip = SkipPolicy(p.skip)
-        self._sizes = SizeController(p.sizing, self.input_size)
-        self._smoother = Smoother(p.smoothing, sc.camera) if self.stylizer else None
-        face_on = p.face.enabled and self.stylizer is not None
-        # with real throttling the face tracker runs in the confined worker too
-        self._worker_tracks = face_on and self.worker is not None
-        self._tracker = FaceTracker(p.face.tracker) if face_on and not self._worker_tracks \
-            else None
-        self._face = FacePriority(self.stylizer, p.face.priority) if face_on else None
+        self._images: Iterator[Frame] | None = sc.frames() if self.chain.images else None
         self._face_shares: list[float] = []
         self._face_log: list[dict] = []
         self._measured_ms: list[float] = []
@@ -291,8 +251,7 @@ class Replay:
             interrupted_by = signals.signal_of(exc)
             t_end = self._now
         finally:
-            if self._tracker is not None:
-                self._tracker.close()
+            self.chain.close()
         self._advance(max(self._now, t_end))
         if self._background_since is not None:
             self._background.append((self._background_since, self._now))
@@ -319,7 +278,7 @@ class Replay:
                 0.0, t_end - float(sc.frame_times[0]) - sum(b - a for a, b in self._background)
             ),
             background=self._background,
-            size_changes=self._sizes.changes,
+            size_changes=self._sched.sizes.changes,
             face=self._face_summary(),
             measured_latency_ms=self._measured_ms,
             thumbnails=self._thumbs,
@@ -335,7 +294,7 @@ class Replay:
         """Move the virtual clock to ``t``, heating the phone while it infers."""
         dt = t - self._thermal_at
         if dt > 0:
-            self.thermal.advance(dt, 1.0 if self._in_flight is not None else 0.0)
+            self.thermal.advance(dt, 1.0 if self._sched.in_flight is not None else 0.0)
             self._thermal_max = max(self._thermal_max, self.thermal.factor)
             self._thermal_at = t
         self._now = max(self._now, t)
@@ -360,65 +319,49 @@ class Replay:
     # --- camera frames and inference ------------------------------------------------
 
     def _on_frame(self, index: int) -> None:
-        image = next(self._images).image if self._images is not None else None
+        frame = next(self._images) if self._images is not None else None
+        image = frame.image if frame is not None else None
         self._sample_memory()
-        self._skip.new_frame()
         if index in self._breaks:
             # a pose jump or gap: nothing before it may be blended into or warped to it
             self._last_result = None
-            if self._smoother is not None:
-                self._smoother.reset()
+            self.chain.reset()
         track = None
-        if self._tracker is not None and image is not None:
-            # Detection runs beside the camera thread (MediaPipe's own graph thread): it
-            # costs phone CPU time (reported) but does not delay this frame.
-            track = self._tracker.update(self._frames[index]["t_capture"], image, index)
-        elif self._worker_tracks and image is not None and self.worker is not None:
-            track = self.worker.track(self._frames[index]["t_capture"], image, index,
-                                      self.pipeline.face.tracker)
+        if frame is not None:
+            track = self.chain.track(frame)
         if track is not None and image is not None:
             self._log_face(index, track, image.shape[1], image.shape[0])
-        if self._state == "foreground":
+        if self._state != "foreground":
+            self._sched.skip.new_frame()
+        else:
             self._latest_frame = (index, image)
-            thumb = thumbnail(image) if image is not None and self.pipeline.skip.skip else None
-            work = _Work(index, image, track, thumb)
-            if (
-                self._in_flight is None
-                and self._last_result is not None
-                and self._skip.should_skip(thumb, self._pose(index))
-            ):
+            decision = self._sched.offer(
+                _Work(index, image, track), self._sched.thumbnail(image), self._pose(index),
+                can_reuse=self._last_result is not None)
+            if decision is Decision.SKIP:
                 self._frames[index]["skipped"] = True
                 self._reuse(index, image)
+            elif decision is Decision.START:
+                self._start_inference()
             else:
-                self._waiting = work  # latest frame wins: an older waiting one is dropped
-                if self._in_flight is None:
-                    self._start_inference()
-                else:
-                    self._reuse(index, image)
+                self._reuse(index, image)
         if self.progress:
             self.progress(index + 1, self.scenario.frame_count)
 
     def _start_inference(self) -> None:
-        work, self._waiting = self._waiting, None
+        work = self._sched.start()
         if work is None:
             return
         if self._check_oom(inferring=True, cause="inference activations"):
             return
-        work.size = self._sizes.size
+        work.size = self._sched.size
         latency_ms = self._run_model(work)
         if latency_ms is None:  # the kernel killed the confined worker
             return
         rec = self._frames[work.index]
         rec.update(stylized=True, t_infer_start=self._now, input_size=work.size,
-                   input_shape=list(self._input_shape(work.size)))
-        self._skip.stylized(work.thumb, self._pose(work.index))
-        self._in_flight = work
+                   input_shape=list(self.chain.input_shape(work.size)))
         self._push(self._now + latency_ms / 1000.0, Kind.INFER_DONE, work.index)
-
-    def _input_shape(self, size: int) -> tuple[int, int]:
-        """(width, height) of the model input for a whole camera frame at ``size``."""
-        cam = self.scenario.camera
-        return input_shape(self.model.card, size, cam.width, cam.height, self.fit)
 
     def _log_face(self, index: int, track: FaceTrack, width: int, height: int) -> None:
         """One ``face_detections`` entry: the track's box on this frame, clipped to it."""
@@ -437,52 +380,26 @@ class Replay:
     def _run_model(self, work: _Work) -> float | None:
         """Stylize on the host (if images are on) and return the inference latency on the
         phone: from the cost model (FLOPs of each model call: two with face priority, face
-        crop + background), or as measured in the OS-confined worker (real throttling; None
-        when the kernel killed it)."""
-        if self._face is not None and work.track is not None and work.image is not None:
-            # under real throttling each model call (face crop, background) runs in the
-            # confined worker and the phone latency is their measured sum
-            measured: list[float] = []
-            in_worker = None if self.worker is None else (
-                lambda rgb, size: self._infer_in_worker(rgb, size, measured))
-            try:
-                result = self._face.render(work.image, work.track, in_worker)
-            except _WorkerKilled:
-                return None
-            work.output, work.face_box = result.image, result.face_box
-            self._face_shares.append(result.face_flops_share)
-            if self.worker is not None:
-                self._measured_ms.append(sum(measured))
-                return sum(measured)
-            shapes = [] if result.face_size is None else [(result.face_size,) * 2]  # square
-            if result.background_size is not None:
-                shapes.append(self._input_shape(result.background_size))
-        elif self.worker is not None and work.image is not None:
-            measured = []
-            try:
-                work.output = self._infer_in_worker(work.image, work.size, measured)
-            except _WorkerKilled:
-                return None
-            self._measured_ms.append(measured[0])
-            return measured[0]
+        crop + background), or as measured in the OS-confined worker (real throttling, every
+        model call there; None when the kernel killed it)."""
+        if work.image is None:  # timing only
+            shapes = (self.chain.input_shape(work.size),)
         else:
-            if self.stylizer is not None and work.image is not None:
-                work.output = self.stylizer.stylize(work.image, work.size)
-            shapes = [self._input_shape(work.size)]
+            try:
+                stylized = self.chain.stylize(work.image, work.size, work.track)
+            except WorkerKilled as killed:
+                self._kernel_kill(killed.cause, killed.rss_mb)
+                return None
+            work.output, work.face_box = stylized.image, stylized.face_box
+            if stylized.face_flops_share is not None:
+                self._face_shares.append(stylized.face_flops_share)
+            if stylized.measured_ms is not None:
+                self._worker_rss = stylized.worker_rss_mb
+                self._measured_ms.append(stylized.measured_ms)
+                return stylized.measured_ms
+            shapes = stylized.input_shapes
         return sum(self.cost.inference_ms(self.model.flops(s), self.thermal.factor)
                    for s in shapes)
-
-    def _infer_in_worker(self, rgb: np.ndarray, size: int, measured: list[float]) -> np.ndarray:
-        """One model call in the confined worker (at its fit); its latency is appended to
-        ``measured``. A killed worker kills the app (``_WorkerKilled``)."""
-        assert self.worker is not None
-        reply = self.worker.infer(rgb, size)
-        self._worker_rss = reply.rss_mb
-        if reply.killed or reply.output is None:
-            self._kernel_kill(reply.killed or "worker died", reply.rss_mb)
-            raise _WorkerKilled
-        measured.append(reply.latency_ms)
-        return reply.output
 
     def _kernel_kill(self, cause: str, rss_mb: float | None) -> None:
         """The confined worker was killed: the app dies, as it would on the phone."""
@@ -497,7 +414,8 @@ class Replay:
 
     def _die(self) -> None:
         """The app is gone; with relaunch on, it comes back after the cold start."""
-        self._state, self._waiting, self._in_flight = "dead", None, None
+        self._state = "dead"
+        self._sched.clear()
         self._last_result = None
         if self.relaunch_after_s is not None:
             self._push(self._now + self.relaunch_after_s, Kind.RELAUNCH, len(self._ooms) - 1)
@@ -508,26 +426,28 @@ class Replay:
             return
         self._ooms[-1]["relaunched_at"] = self._now
         self._state, self._after_gap = "foreground", True
-        if self._smoother is not None:
-            self._smoother.reset()
+        self.chain.reset()
         if self.worker is not None:
             self.worker.restart()  # same limits; under pressure the balloon is re-inflated
             if not self.worker.alive:
                 self._kernel_kill(self.worker.killed or "relaunch failed", None)
 
     def _on_inference_done(self, index: int) -> None:
-        if self._in_flight is None or self._in_flight.index != index:
+        in_flight = self._sched.in_flight
+        if in_flight is None or in_flight.index != index:
             return  # the app died while this inference ran (and may have relaunched)
-        work, self._in_flight = self._in_flight, None
-        rec = self._frames[work.index]
+        rec = self._frames[index]
+        work = self._sched.finished(self._now, 1000.0 * (self._now - rec["t_infer_start"]))
+        assert work is not None
         rec["t_infer_end"] = self._now
         self._done_times.append(self._now)
-        self._sizes.observe(self._now, 1000.0 * (self._now - rec["t_infer_start"]))
         if self._state != "foreground":
             return
         image = work.output
-        if self._smoother is not None and image is not None and work.image is not None:
-            image = self._smoother.apply(image, work.image, self._pose(work.index), rec["tracking"])
+        if image is not None and work.image is not None:
+            frame = Frame(work.index, rec["t_capture"], work.image, self._pose(work.index),
+                          rec["tracking"])
+            image = self.chain.smooth(image, frame)
             if self._smoothing_on:
                 self._ghosting.append(ghosting_ssim(image, work.output))
         shot = _Shot("new", work.index, work.index, image, work.image, work.face_box)
@@ -540,8 +460,7 @@ class Replay:
                 shot = self._warped(shot, latest, latest_image, "new")
                 post_s += self._warp_s
         self._queue_shot(shot, post_s)
-        if self._waiting is not None:
-            self._start_inference()
+        self._start_inference()
 
     # --- reuse and display ----------------------------------------------------------
 
@@ -560,10 +479,7 @@ class Replay:
         """``shot`` re-projected from its frame's pose to frame ``index``'s pose."""
         warped = None
         if shot.image is not None:
-            warped = warp_to_pose(
-                shot.image, self.scenario.camera, self._pose(shot.aligned), self._pose(index),
-                depth_m=self.pipeline.smoothing.pose_depth_m,
-            )
+            warped = self.chain.reproject(shot.image, self._pose(shot.aligned), self._pose(index))
         return _Shot(kind, shot.source, index, warped, image)
 
     def _queue_shot(self, shot: _Shot, delay_s: float) -> None:
@@ -629,10 +545,8 @@ class Replay:
         if self.screen_sink is None and self.observer is None and not wants_thumb:
             return
         hud = f"{self._recent_fps():4.1f} FPS  {entry['latency_ms']:5.0f} ms"
-        screen = self.compositor.compose(
-            shot.image, self._pose(shot.aligned), rec["tracking"], hud,
-            camera=self.scenario.camera_at(shot.aligned),
-        )
+        screen = self.chain.compose(shot.image, self._pose(shot.aligned), rec["tracking"], hud,
+                                    camera=self.scenario.camera_at(shot.aligned))
         if self.screen_sink is not None:
             self.screen_sink(self._now, screen)
         if self.observer is not None:
@@ -657,9 +571,9 @@ class Replay:
         return (len(recent) - 1) / span if span > 0 else 0.0
 
     def _face_summary(self) -> dict | None:
-        if self._tracker is None and not self._worker_tracks:
+        tracker = self.chain.tracker_counters
+        if tracker is None:
             return None
-        tracker = self._tracker or self.worker.tracker_stats  # type: ignore[union-attr]
         return {
             "frames": tracker.frames,
             "detections": tracker.detections,
@@ -676,14 +590,13 @@ class Replay:
         ev = self.scenario.events[k]
         if ev.type == "background" and self._state == "foreground":
             self._state, self._background_since = "background", self._now
-            self._waiting = None
+            self._sched.drop_waiting()
         elif ev.type == "foreground" and self._state == "background":
             self._state, self._after_gap = "foreground", True
             self._background.append((self._background_since or self._now, self._now))
             self._background_since = None
             self._last_result = None  # an app resuming starts afresh
-            if self._smoother is not None:
-                self._smoother.reset()
+            self.chain.reset()
         elif ev.type == "memory_pressure":
             self._pressure_mb = float(ev.mb or 0.0)
             if self.mitigate_memory:
@@ -702,7 +615,8 @@ class Replay:
                     if killed:
                         self._kernel_kill(killed, self._worker_rss)
             else:
-                self._check_oom(inferring=self._in_flight is not None, cause="memory pressure")
+                self._check_oom(inferring=self._sched.in_flight is not None,
+                                cause="memory pressure")
         elif ev.type == "thermal":
             self.thermal.force(float(ev.factor or 1.0))
 
@@ -711,11 +625,11 @@ class Replay:
         the smallest input size until the pressure is gone (one inference in flight at most
         is the scheduler's design anyway)."""
         if not pressure:
-            self._sizes.unpin()
+            self._sched.sizes.unpin()
             return
         if self.worker is not None and self._state != "dead":
             self.worker.release_memory(arena=False)
-        self._sizes.force_smallest(self._now, f"memory pressure {self._pressure_mb:g} MB")
+        self._sched.sizes.force_smallest(self._now, f"memory pressure {self._pressure_mb:g} MB")
 
     def _worker_limit_mb(self) -> float | None:
         """The confined worker's memory limit under the current pressure (with a balloon
@@ -731,7 +645,7 @@ class Replay:
             mb = self._worker_rss  # real mode: the worker's measured resident memory
             self._peak_mb = max(self._peak_mb, mb)
         else:
-            mb = self._footprint(self._in_flight is not None)
+            mb = self._footprint(self._sched.in_flight is not None)
         self._series["t"].append(self._now)
         self._series["memory_mb"].append(mb)
         self._series["thermal_factor"].append(self.thermal.factor)
