@@ -16,7 +16,7 @@ from simulator.errors import InputError
 from simulator.mobile.contract import schema_errors
 from simulator.report.reader import load_report
 from simulator.run import RunSettings, run_scenario
-from tests.scenario_fixtures import make_scenario
+from scenario_fixtures import make_scenario
 
 ROOT = Path(__file__).resolve().parents[1]
 VECTOR_PATH = ROOT / "mobile" / "test-vectors" / "minimal-device-report.json"

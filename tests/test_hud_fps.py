@@ -8,7 +8,7 @@ import pytest
 
 from simulator.pipeline.compose import Compositor
 from simulator.run import RunSettings, run_scenario
-from tests.scenario_fixtures import make_scenario
+from scenario_fixtures import make_scenario
 
 
 @pytest.mark.parametrize("device", ["redmi-note-10", "ipad-pro-m1"])

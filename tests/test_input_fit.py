@@ -20,7 +20,7 @@ from simulator.run import RunSettings, run_scenario
 from simulator.zoo import graph_stats
 from simulator.zoo.card import InputSpec, ModelCard, load_card, save_card
 from simulator.zoo.registry import models_dir, resolve_model
-from tests.scenario_fixtures import make_scenario
+from scenario_fixtures import make_scenario
 
 FC_MODELS = ("toon-classic", "animeganv2-arch", "ar-lite", "ar-lite-fp16", "ar-lite-int8")
 PORTRAIT = (1080, 1920)  # a phone held upright: width x height

@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from tests.scenario_fixtures import make_scenario
+from scenario_fixtures import make_scenario
 
 pytest_plugins = ["pytester"]
 

@@ -13,7 +13,7 @@ import pytest
 
 from simulator.errors import InputError
 from simulator.scenario.load import load_scenario, validate_scenario
-from tests.scenario_fixtures import make_scenario
+from scenario_fixtures import make_scenario
 
 ROOT = Path(__file__).resolve().parents[1]
 
