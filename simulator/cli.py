@@ -10,11 +10,15 @@ import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from simulator import __version__, signals
 from simulator.errors import InputError, OutputError
 from simulator.mobile.cli import add_device_commands, cmd_device
 from simulator.signals import terminate_as_interrupt
+
+if TYPE_CHECKING:
+    from simulator.pipeline.settings import PipelineSettings
 
 EXIT_OK, EXIT_BUDGET_FAILED, EXIT_BAD_INPUT, EXIT_INTERRUPTED = 0, 1, 2, 130
 EXIT_OUTPUT = 4  # an output could not be written (never 1: that means a budget failed)
@@ -192,17 +196,119 @@ def _add_models(sub: argparse._SubParsersAction) -> None:
 
 
 def _add_live(sub: argparse._SubParsersAction) -> None:
-    from simulator.engine.live import add_live_arguments
-
     p = sub.add_parser("live", help="stylize a webcam or a looped scenario in real time")
     add_live_arguments(p)
     _add_pipeline_options(p)
 
 
 def _cmd_live(args: argparse.Namespace) -> int:
-    from simulator.engine.live import main_live
-
     return main_live(args, pipeline_from_args(args))
+
+
+def _frame_size(text: str) -> tuple[int, int]:
+    try:
+        width, height = (int(v) for v in text.lower().split("x"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected WIDTHxHEIGHT, got {text!r}") from None
+    return width, height
+
+
+def add_live_arguments(p: argparse.ArgumentParser) -> None:
+    """``arsim live``'s own flags (the pipeline flags are added by the CLI beside them)."""
+    src = p.add_mutually_exclusive_group(required=True)
+    src.add_argument("--camera", type=int, metavar="N", help="webcam index (0 = the first)")
+    src.add_argument("--source", metavar="SCENARIO",
+                     help="a scenario, looped and paced to its fps as if it were a camera")
+    p.add_argument("--model", default="auto",
+                   help="model name, .onnx path, or auto (fastest that fits the frame budget)")
+    p.add_argument("--input-size", type=int, default=None, help="model input size (square)")
+    p.add_argument("--duration", type=float, default=None, help="seconds (default: until Ctrl-C)")
+    p.add_argument("--virtual-cam", action="store_true",
+                   help="also send the stylized screen to a virtual webcam (pyvirtualcam)")
+    p.add_argument("--virtual-cam-backend", metavar="NAME",
+                   help="pyvirtualcam backend (Linux: v4l2loopback; Windows/macOS: obs, "
+                        "unitycapture; default: the first that works)")
+    p.add_argument("--virtual-cam-size", metavar="WxH", type=_frame_size, default=(1280, 720),
+                   help="virtual camera frame size (default 1280x720)")
+    p.add_argument("--fps", type=float, default=30.0, help="camera / virtual camera rate")
+    p.add_argument("--threads", type=int, default=2, help="ONNX Runtime threads")
+    p.add_argument("--throttle", nargs="?", const="real", choices=("real", "off"),
+                   default="off",
+                   help="real: stylize in a worker process confined by the OS (cgroups, "
+                        "else SIGSTOP/SIGCONT + RLIMIT_AS; docs/throttling.md)")
+    p.add_argument("--cpu-fraction", type=float, default=None, metavar="F",
+                   help="with --throttle real: the worker's CPU quota in cores (default: none)")
+    p.add_argument("--memory-limit-mb", type=float, default=None, metavar="MB",
+                   help="with --throttle real: the worker's memory limit (default: none)")
+    p.add_argument("--json", metavar="FILE", help="also write the stats as JSON")
+
+
+def format_stats(stats: dict[str, Any]) -> str:
+    """A few lines for the terminal."""
+    lat = stats["latency_ms"]
+
+    def fmt(value: float | None) -> str:
+        return "-" if value is None else f"{value:.1f}"
+    choice = stats.get("model_choice")
+    chosen = ""
+    if choice:
+        timings = ", ".join(f"{k} {v:.1f} ms" for k, v in choice["stylize_ms"].items())
+        chosen = f" (auto: {timings}; budget {choice['budget_ms']:.1f} ms)"
+    return "\n".join([
+        f"live {stats['source']} with {stats['model']} at {stats['input_size']}{chosen}",
+        f"  ended ({stats['stop_reason']}) after {stats['wall_s']:.1f} s",
+        f"  capture {stats['capture_fps']:.1f} FPS  display {stats['display_fps']:.1f} FPS  "
+        f"inference {fmt(stats['inference_fps'])} FPS",
+        f"  latency p50 {fmt(lat['p50'])} ms  p95 {fmt(lat['p95'])} ms  "
+        f"(display time - capture time)",
+        f"  frames: captured {stats['captured_frames']}  shown {stats['displayed_frames']}  "
+        f"dropped {stats['dropped_frames']}  skipped {stats['skipped_frames']}",
+        f"  virtual camera: {stats['virtual_cam'] or 'off'}",
+        f"  throttling: {stats.get('throttle_mechanism') or 'off'}",
+    ])
+
+
+def main_live(args: argparse.Namespace, pipeline: PipelineSettings) -> int:
+    """``arsim live``: run, print the stats; 0, or 130 when stopped with Ctrl-C."""
+    from simulator.engine.live import LiveSettings, run_live
+
+    settings = LiveSettings(
+        source=args.camera if args.camera is not None else args.source,
+        model=args.model,
+        input_size=args.input_size,
+        pipeline=pipeline,
+        duration_s=args.duration,
+        virtual_cam=args.virtual_cam,
+        virtual_cam_backend=args.virtual_cam_backend,
+        virtual_cam_size=args.virtual_cam_size,
+        fps=args.fps,
+        threads=args.threads,
+        throttle=getattr(args, "throttle", None) == "real",
+        cpu_fraction=getattr(args, "cpu_fraction", None),
+        memory_limit_mb=getattr(args, "memory_limit_mb", None),
+    )
+    for flag, value in (("--cpu-fraction", settings.cpu_fraction),
+                        ("--memory-limit-mb", settings.memory_limit_mb)):
+        if value is not None and not settings.throttle:
+            raise InputError(flag, "needs --throttle real")
+    if settings.model == "auto":
+        print("arsim: timing the candidate models on this host ...", file=sys.stderr)
+    shown: list[bool] = []
+
+    def announce(_screen: object, _stats: dict[str, Any]) -> None:
+        if not shown:  # once, when the first stylized screen is up
+            shown.append(True)
+            print("live: running (Ctrl-C stops)", file=sys.stderr, flush=True)
+
+    stats = run_live(settings, on_frame=announce)
+    print(format_stats(stats))
+    if args.json:
+        try:
+            Path(args.json).write_text(json.dumps(stats, indent=2) + "\n", encoding="utf-8")
+        except OSError as exc:
+            raise InputError(args.json, f"cannot write: {exc.strerror}") from None
+    signum = stats["interrupted_by"]
+    return 0 if signum is None else 128 + signum  # 130 Ctrl-C, 143 SIGTERM, 129 SIGHUP
 
 
 def _add_compare(sub: argparse._SubParsersAction) -> None:

@@ -13,13 +13,8 @@ import pytest
 from scenario_fixtures import make_scenario
 from test_virtual_cam import RECORDING, UNAVAILABLE, RecordingTestBackend, test_backends
 
-from simulator.engine.live import (
-    LiveSettings,
-    add_live_arguments,
-    choose_model,
-    main_live,
-    run_live,
-)
+from simulator.cli import add_live_arguments, main_live
+from simulator.engine.live import LiveSettings, choose_model, run_live
 from simulator.errors import InputError
 from simulator.pipeline.settings import PipelineSettings
 from simulator.pipeline.skip import SkipSettings

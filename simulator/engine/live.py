@@ -4,26 +4,24 @@ Unlike the replay (engine/replay.py), nothing here is simulated: the times are t
 ``time.perf_counter`` and the latencies are what this host achieves. The schedule is the
 same mobile design, on three threads:
 
-- capture: reads the camera (or paces the scenario's frames to its fps) and puts each frame
-  in a one-slot mailbox; a frame the worker has not taken yet is replaced (latest frame
-  wins, the old one is dropped), so capture never waits for inference;
-- worker: takes the newest frame, asks the skip policy, runs the model (dynamic size, face
-  priority) and the smoother, and puts the result in a second one-slot mailbox: at most
-  one inference is in flight;
+- capture: reads the camera (or paces the scenario's frames to its fps) and offers each
+  frame to the scheduler (engine/scheduler.py, the replay's): skipped, or waiting in its
+  one slot, where a newer frame replaces it (latest frame wins), so capture never waits
+  for inference;
+- worker: starts the waiting frame (at most one inference in flight, at the scheduler's
+  dynamic size), runs the chain's model stage (face priority included) and smoother, and
+  puts the result in a one-slot mailbox;
 - display (the thread that called ``run_live``): composes the newest result (re-projected
   to the newest camera pose with ``--reuse warp``), hands the screen to ``on_frame`` and
   to the virtual camera (which paces it to the camera rate).
 
-The stages are the pipeline's own classes (Stylizer, SizeController, SkipPolicy,
-FaceTracker/FacePriority, Smoother, warp_to_pose, Compositor) and the numbers come from
-``simulator.metrics.timing``, so they mean what a replay's mean.
+The stages are the replay's chain (pipeline/chain.py) and the numbers come from
+``simulator.metrics.timing``, so they mean what a replay's mean. The command line
+(``arsim live``) is in ``simulator/cli.py``.
 """
 
 from __future__ import annotations
 
-import argparse
-import json
-import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -35,22 +33,17 @@ import cv2
 import numpy as np
 
 from simulator import signals
-from simulator.engine.sizing import SizeController
+from simulator.engine.scheduler import Decision, Scheduler
 from simulator.engine.worker import InferenceWorker
 from simulator.errors import InputError
 from simulator.metrics.timing import Shown, timing_metrics
-from simulator.pipeline.compose import Compositor
-from simulator.pipeline.face import FaceTracker
-from simulator.pipeline.face_priority import FacePriority
+from simulator.pipeline.chain import Chain, WorkerKilled, scene_pipeline
 from simulator.pipeline.settings import PipelineSettings
-from simulator.pipeline.skip import SkipPolicy, thumbnail
-from simulator.pipeline.smooth import Smoother
 from simulator.pipeline.stylize import Stylizer
-from simulator.pipeline.warp import warp_to_pose
 from simulator.scenario.load import load_scenario
 from simulator.scenario.model import Anchor, Scenario
 from simulator.sinks.virtual_cam import VirtualCamSink, open_virtual_cam
-from simulator.types import Intrinsics, Pose
+from simulator.types import Frame, Intrinsics, Pose
 from simulator.zoo.host_bench import bench_model
 from simulator.zoo.registry import ResolvedModel, resolve_model
 
@@ -103,21 +96,11 @@ class LiveSettings:
 
 
 @dataclass
-class Captured:
-    """One camera frame: wall-clock capture time (perf_counter seconds), RGB image, pose."""
-
-    index: int
-    t_capture: float
-    image: np.ndarray
-    pose: Pose
-    tracking: str
-
-
-@dataclass
 class _Result:
-    """A stylized (and smoothed) result of ``frame``."""
+    """A stylized (and smoothed) result of ``frame`` (its ``time``: the wall-clock capture
+    time, perf_counter seconds)."""
 
-    frame: Captured
+    frame: Frame
     image: np.ndarray
     size: int
 
@@ -176,6 +159,7 @@ class CameraSource:
         self.camera = Intrinsics(w, h, float(w), float(w), w / 2.0, h / 2.0)  # nominal
         self.anchors: list[Anchor] = []
         self.has_poses = False
+        self.scene_depth_m: float | None = None
 
     def read(self) -> tuple[np.ndarray, Pose, str] | None:
         """The next frame (blocks at the camera rate); None when the camera stopped."""
@@ -201,6 +185,7 @@ class ScenarioSource:
         self.camera = self._scenario.camera
         self.anchors = list(self._scenario.anchors)
         self.has_poses = True
+        self.scene_depth_m = self._scenario.scene_depth_m
         self._frames: Iterator = iter(())
         self._count = 0
         self._start: float | None = None
@@ -283,7 +268,7 @@ class LiveRun:
             raise InputError("--camera", "pose smoothing and --reuse warp need camera poses: "
                              "use --source SCENARIO")
         self.source = open_source(settings.source, settings.fps)  # a bad camera fails first
-        self.worker: InferenceWorker | None = None
+        worker: InferenceWorker | None = None
         self._worker_restarts = 0
         self._mechanism: str | None = None
         try:
@@ -295,28 +280,27 @@ class LiveRun:
             else:
                 self.model = resolve_model(settings.model)
             size = settings.input_size or self.model.card.input.default_size
-            self.stylizer = Stylizer(self.model, size, settings.threads)
+            stylizer = Stylizer(self.model, size, settings.threads)
             for candidate in p.sizing.sizes:
-                self.stylizer.check_size(candidate)
-            self.compositor = Compositor(self.source.camera, self.source.anchors)
-            self._sizes = SizeController(p.sizing, size)
-            self._skip = SkipPolicy(p.skip)
-            self._smoother = Smoother(p.smoothing, self.source.camera)
-            self._tracker = FaceTracker(p.face.tracker) if p.face.enabled else None
-            self._face = FacePriority(self.stylizer, p.face.priority) if p.face.enabled else None
+                stylizer.check_size(candidate)
             if settings.throttle:  # last: nothing after it can fail and leave it behind
-                self.worker = InferenceWorker(
+                worker = InferenceWorker(
                     self.model, threads=settings.threads, cpu_fraction=settings.cpu_fraction,
                     memory_limit_mb=settings.memory_limit_mb)
+            self.chain = Chain(scene_pipeline(p, self.source.scene_depth_m), model=self.model,
+                               input_size=size, fit=stylizer.fit, camera=self.source.camera,
+                               anchors=self.source.anchors, stylizer=stylizer, worker=worker)
         except BaseException:
             self.source.close()
-            if self.worker is not None:
-                self.worker.close()
+            if worker is not None:
+                worker.close()
             raise
+        self.worker = worker
+        self._sched: Scheduler[Frame] = Scheduler(p, size)
+        self._cond = threading.Condition()  # guards the scheduler (capture and worker threads)
         self._halt = threading.Event()  # threads stop on this (set on any end of the run)
-        self._frames: _Latest[Captured] = _Latest()
         self._results: _Latest[_Result] = _Latest()
-        self._latest: Captured | None = None  # newest captured frame (for --reuse warp)
+        self._latest: Frame | None = None  # newest captured frame (for --reuse warp)
         self._error: BaseException | None = None
         self._source_ended = False
         self._captured = 0
@@ -354,64 +338,50 @@ class LiveRun:
                 return
             image, pose, tracking = got
             now = time.perf_counter()
-            frame = Captured(self._captured, now, image, pose, tracking)
+            frame = Frame(self._captured, now, image, pose, tracking)
             self._t_first = now if self._t_first is None else self._t_first
             self._t_last = now
             self._captured += 1
             self._latest = frame
-            self._frames.put(frame)  # an unread older frame is dropped here
+            thumb = self._sched.thumbnail(image)
+            with self._cond:  # capture never waits for inference: a waiting frame is replaced
+                decision = self._sched.offer(frame, thumb, pose,
+                                             can_reuse=self._last_result is not None)
+                self._cond.notify_all()
+            if decision is Decision.SKIP:
+                self._skipped += 1  # the display re-projects the last result (--reuse warp)
             if warp_reuse:
                 self._results.poke()  # the display may re-project the last result
 
     def _worker_loop(self) -> None:
-        p = self.settings.pipeline
-        use_thumbs = p.skip.skip
-        seen = -1
         while not self._halt.is_set():
-            frame = self._frames.take(timeout=0.05)
-            if frame is None:
-                continue
-            for _ in range(frame.index - seen):
-                self._skip.new_frame()
-            seen = frame.index
-            thumb = thumbnail(frame.image) if use_thumbs else None
-            if self._last_result is not None and self._skip.should_skip(thumb, frame.pose):
-                self._skipped += 1  # the display re-projects the last result (--reuse warp)
-                continue
-            size = self._sizes.size
+            with self._cond:
+                frame = self._sched.start()
+                if frame is None:
+                    self._cond.wait(0.05)
+                    continue
+                size = self._sched.size
             started = time.perf_counter()
-            if self._face is not None and self._tracker is not None:
-                track = self._tracker.update(frame.t_capture, frame.image, frame.index)
-                in_worker = self._infer_in_worker if self.worker is not None else None
-                output = self._face.render(frame.image, track, in_worker).image
-            elif self.worker is not None:
-                output = self._infer_in_worker(frame.image, size)
-            else:
-                output = self.stylizer.stylize(frame.image, size)
+            try:
+                output = self.chain.stylize(frame.image, size, self.chain.track(frame)).image
+            except WorkerKilled:
+                # relaunched like a phone app; the camera frame is shown unstylized meanwhile
+                self._worker_restarts += 1
+                assert self.worker is not None
+                self.worker.restart()
+                output = frame.image
             done = time.perf_counter()
-            self._skip.stylized(thumb, frame.pose)
+            with self._cond:
+                self._sched.finished(done, 1000.0 * (done - started))
             self._infer_done.append(done)
             self._infer_ms.append(1000.0 * (done - started))
-            self._sizes.observe(done, 1000.0 * (done - started))
-            image = self._smoother.apply(output, frame.image, frame.pose, frame.tracking)
-            result = _Result(frame, image, size)
+            result = _Result(frame, self.chain.smooth(output, frame), size)
             self._last_result = result
             self._results.put(result)
 
-    def _infer_in_worker(self, image: np.ndarray, size: int) -> np.ndarray:
-        """Stylize in the confined worker; after a kill it is relaunched (like a phone app)
-        and the camera frame is shown unstylized meanwhile."""
-        assert self.worker is not None
-        reply = self.worker.infer(image, size)
-        if reply.output is not None:
-            return reply.output
-        self._worker_restarts += 1
-        self.worker.restart()
-        return image
-
     # --- display ------------------------------------------------------------------------
 
-    def _next_shot(self, result: _Result | None) -> tuple[np.ndarray, Captured, Captured] | None:
+    def _next_shot(self, result: _Result | None) -> tuple[np.ndarray, Frame, Frame] | None:
         """(image, frame whose pose it is aligned to, frame whose content it shows) to put
         on screen now, or None when nothing new is there."""
         warp = self.settings.pipeline.skip.reuse == "warp"
@@ -428,33 +398,32 @@ class LiveRun:
             return None  # no new result and no newer pose to re-project to
         image = base.image
         if aligned is not base.frame:
-            image = warp_to_pose(image, self.source.camera, base.frame.pose, aligned.pose,
-                                 depth_m=self.settings.pipeline.smoothing.pose_depth_m)
+            image = self.chain.reproject(image, base.frame.pose, aligned.pose)
         return image, aligned, base.frame
 
-    def _show(self, image: np.ndarray, aligned: Captured, source: Captured) -> None:
+    def _show(self, image: np.ndarray, aligned: Frame, source: Frame) -> None:
         now = time.perf_counter()
-        latency_ms = 1000.0 * (now - aligned.t_capture)
+        latency_ms = 1000.0 * (now - aligned.time)
         recent = sum(1 for s in self._shown if s.t_display > now - 1.0)
         hud = f"{recent:4.1f} FPS  {latency_ms:5.0f} ms  {self.model.name}"
-        screen = self.compositor.compose(image, aligned.pose, aligned.tracking, hud)
+        screen = self.chain.compose(image, aligned.pose, aligned.tracking, hud)
         self._screen = screen
         t_display = time.perf_counter()
         if aligned.index not in self._reached:
             self._reached.add(aligned.index)
-            self._shown.append(Shown(t_display, aligned.t_capture, False, source.t_capture))
+            self._shown.append(Shown(t_display, aligned.time, False, source.time))
         if self.on_frame is not None:
             self.on_frame(screen, {
                 "frame": aligned.index,
                 "source_frame": source.index,
-                "latency_ms": 1000.0 * (t_display - aligned.t_capture),
+                "latency_ms": 1000.0 * (t_display - aligned.time),
                 "display_fps": float(recent),
                 "inference_ms": self._infer_ms[-1] if self._infer_ms else None,
                 "captured_frames": self._captured,
                 "displayed_frames": len(self._shown),
                 "skipped_frames": self._skipped,
                 "model": self.model.name,
-                "input_size": self._sizes.size,
+                "input_size": self._sched.size,
             })
 
     def _display_loop(self, vcam: VirtualCamSink | None, deadline: float | None) -> str:
@@ -497,13 +466,14 @@ class LiveRun:
         finally:
             end = time.perf_counter()
             self._halt.set()
+            with self._cond:
+                self._cond.notify_all()
             for thread in threads:
                 thread.join(timeout=10.0)
             self.source.close()
             if vcam is not None:
                 vcam.close()
-            if self._tracker is not None:
-                self._tracker.close()
+            self.chain.close()
             if self.worker is not None:
                 mechanism = self.worker.mechanism
                 self.worker.close()
@@ -539,8 +509,8 @@ class LiveRun:
             "source": self.source.name,
             "model": self.model.name,
             "model_choice": self.auto,
-            "input_size": self.stylizer.input_size,
-            "size_changes": self._sizes.changes,
+            "input_size": self.chain.input_size,
+            "size_changes": self._sched.sizes.changes,
             "stop_reason": reason,
             "wall_s": wall_s,
             "camera_fps": self.source.fps,
@@ -573,109 +543,3 @@ def run_live(
     thread for each new screen; setting ``stop`` ends the run."""
     return LiveRun(settings, on_frame=on_frame, stop=stop).run()  # run() closes the worker
 
-
-# --- command line ------------------------------------------------------------------------
-
-
-def _size(text: str) -> tuple[int, int]:
-    try:
-        width, height = (int(v) for v in text.lower().split("x"))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected WIDTHxHEIGHT, got {text!r}") from None
-    return width, height
-
-
-def add_live_arguments(p: argparse.ArgumentParser) -> None:
-    """``arsim live``'s own flags (the pipeline flags are added by the CLI beside them)."""
-    src = p.add_mutually_exclusive_group(required=True)
-    src.add_argument("--camera", type=int, metavar="N", help="webcam index (0 = the first)")
-    src.add_argument("--source", metavar="SCENARIO",
-                     help="a scenario, looped and paced to its fps as if it were a camera")
-    p.add_argument("--model", default="auto",
-                   help="model name, .onnx path, or auto (fastest that fits the frame budget)")
-    p.add_argument("--input-size", type=int, default=None, help="model input size (square)")
-    p.add_argument("--duration", type=float, default=None, help="seconds (default: until Ctrl-C)")
-    p.add_argument("--virtual-cam", action="store_true",
-                   help="also send the stylized screen to a virtual webcam (pyvirtualcam)")
-    p.add_argument("--virtual-cam-backend", metavar="NAME",
-                   help="pyvirtualcam backend (Linux: v4l2loopback; Windows/macOS: obs, "
-                        "unitycapture; default: the first that works)")
-    p.add_argument("--virtual-cam-size", metavar="WxH", type=_size, default=(1280, 720),
-                   help="virtual camera frame size (default 1280x720)")
-    p.add_argument("--fps", type=float, default=30.0, help="camera / virtual camera rate")
-    p.add_argument("--threads", type=int, default=2, help="ONNX Runtime threads")
-    p.add_argument("--throttle", nargs="?", const="real", choices=("real", "off"),
-                   default="off",
-                   help="real: stylize in a worker process confined by the OS (cgroups, "
-                        "else SIGSTOP/SIGCONT + RLIMIT_AS; docs/throttling.md)")
-    p.add_argument("--cpu-fraction", type=float, default=None, metavar="F",
-                   help="with --throttle real: the worker's CPU quota in cores (default: none)")
-    p.add_argument("--memory-limit-mb", type=float, default=None, metavar="MB",
-                   help="with --throttle real: the worker's memory limit (default: none)")
-    p.add_argument("--json", metavar="FILE", help="also write the stats as JSON")
-
-
-def format_stats(stats: dict[str, Any]) -> str:
-    """A few lines for the terminal."""
-    lat = stats["latency_ms"]
-
-    def fmt(value: float | None) -> str:
-        return "-" if value is None else f"{value:.1f}"
-    choice = stats.get("model_choice")
-    chosen = ""
-    if choice:
-        timings = ", ".join(f"{k} {v:.1f} ms" for k, v in choice["stylize_ms"].items())
-        chosen = f" (auto: {timings}; budget {choice['budget_ms']:.1f} ms)"
-    return "\n".join([
-        f"live {stats['source']} with {stats['model']} at {stats['input_size']}{chosen}",
-        f"  ended ({stats['stop_reason']}) after {stats['wall_s']:.1f} s",
-        f"  capture {stats['capture_fps']:.1f} FPS  display {stats['display_fps']:.1f} FPS  "
-        f"inference {fmt(stats['inference_fps'])} FPS",
-        f"  latency p50 {fmt(lat['p50'])} ms  p95 {fmt(lat['p95'])} ms  "
-        f"(display time - capture time)",
-        f"  frames: captured {stats['captured_frames']}  shown {stats['displayed_frames']}  "
-        f"dropped {stats['dropped_frames']}  skipped {stats['skipped_frames']}",
-        f"  virtual camera: {stats['virtual_cam'] or 'off'}",
-        f"  throttling: {stats.get('throttle_mechanism') or 'off'}",
-    ])
-
-
-def main_live(args: argparse.Namespace, pipeline: PipelineSettings) -> int:
-    """``arsim live``: run, print the stats; 0, or 130 when stopped with Ctrl-C."""
-    settings = LiveSettings(
-        source=args.camera if args.camera is not None else args.source,
-        model=args.model,
-        input_size=args.input_size,
-        pipeline=pipeline,
-        duration_s=args.duration,
-        virtual_cam=args.virtual_cam,
-        virtual_cam_backend=args.virtual_cam_backend,
-        virtual_cam_size=args.virtual_cam_size,
-        fps=args.fps,
-        threads=args.threads,
-        throttle=getattr(args, "throttle", None) == "real",
-        cpu_fraction=getattr(args, "cpu_fraction", None),
-        memory_limit_mb=getattr(args, "memory_limit_mb", None),
-    )
-    for flag, value in (("--cpu-fraction", settings.cpu_fraction),
-                        ("--memory-limit-mb", settings.memory_limit_mb)):
-        if value is not None and not settings.throttle:
-            raise InputError(flag, "needs --throttle real")
-    if settings.model == "auto":
-        print("arsim: timing the candidate models on this host ...", file=sys.stderr)
-    shown: list[bool] = []
-
-    def announce(_screen: np.ndarray, _stats: dict[str, Any]) -> None:
-        if not shown:  # once, when the first stylized screen is up
-            shown.append(True)
-            print("live: running (Ctrl-C stops)", file=sys.stderr, flush=True)
-
-    stats = run_live(settings, on_frame=announce)
-    print(format_stats(stats))
-    if args.json:
-        try:
-            Path(args.json).write_text(json.dumps(stats, indent=2) + "\n", encoding="utf-8")
-        except OSError as exc:
-            raise InputError(args.json, f"cannot write: {exc.strerror}") from None
-    signum = stats["interrupted_by"]
-    return 0 if signum is None else 128 + signum  # 130 Ctrl-C, 143 SIGTERM, 129 SIGHUP

@@ -97,12 +97,12 @@ class _WorkerCalls:
         return reply.output
 
 
-def scene_pipeline(pipeline: PipelineSettings, scenario: Scenario) -> PipelineSettings:
-    """The settings with the scenario's declared scene depth as the plane pose smoothing and
-    warped reuse project through (the 2 m default is for scenes that declare none)."""
-    if scenario.scene_depth_m is None:
+def scene_pipeline(pipeline: PipelineSettings, scene_depth_m: float | None) -> PipelineSettings:
+    """The settings with a scene's declared depth as the plane pose smoothing and warped
+    reuse project through (the 2 m default is for scenes that declare none)."""
+    if scene_depth_m is None:
         return pipeline
-    smoothing = replace(pipeline.smoothing, pose_depth_m=scenario.scene_depth_m)
+    smoothing = replace(pipeline.smoothing, pose_depth_m=scene_depth_m)
     return replace(pipeline, smoothing=smoothing)
 
 
@@ -143,8 +143,8 @@ class Chain:
                      stylizer: Stylizer | None = None,
                      worker: InferenceWorker | None = None) -> Chain:
         """The chain for a scenario's frames: its camera, anchors and scene depth."""
-        return cls(scene_pipeline(settings, scenario), model=model, input_size=input_size,
-                   fit=fit, camera=scenario.camera, anchors=scenario.anchors,
+        return cls(scene_pipeline(settings, scenario.scene_depth_m), model=model,
+                   input_size=input_size, fit=fit, camera=scenario.camera, anchors=scenario.anchors,
                    stylizer=stylizer, worker=worker)
 
     # --- the stages ---------------------------------------------------------------------------
