@@ -343,3 +343,30 @@ def test_real_throttling_action_runs_the_model_in_a_confined_worker(
     assert report["settings"]["throttle"] is True
     assert report["throttle"]["mechanism"] in throttle.MECHANISMS
     assert throttle.our_cgroups() == [] and worker.our_segments() == []
+
+
+def test_preview_runs_the_engine_chain_at_the_replay_start_size(scenario: Path) -> None:
+    """The paused-frame preview is the engine's chain: with dynamic sizes it stylizes at
+    the size the replay starts at (the largest candidate not above the input size)."""
+    from itertools import islice
+
+    from simulator.app.worker import PreviewRequest, PreviewWorker
+    from simulator.engine.sizing import SizeSettings
+    from simulator.pipeline.stylize import Stylizer
+    from simulator.run import RunSettings
+    from simulator.scenario.load import load_scenario
+    from simulator.zoo.registry import resolve_model
+
+    pipeline = PipelineSettings(sizing=SizeSettings(sizes=(96, 160)))
+    settings = RunSettings(model="toon-classic", input_size=256, pipeline=pipeline)
+    worker = PreviewWorker()
+    got: list[tuple] = []
+    worker.ready.connect(lambda *args: got.append(args))  # same thread: a direct call
+    worker._process(PreviewRequest(str(scenario), 3, settings), True)
+    index, _input, screen, image = got[-1]
+    with load_scenario(scenario) as sc:
+        frame = list(islice(sc.frames(), 3, 4))[0]
+    stylizer = Stylizer(resolve_model("toon-classic"), 256, 2)
+    assert index == 3 and screen is not None
+    assert np.array_equal(image, stylizer.stylize(frame.image, 160))
+    assert not np.array_equal(image, stylizer.stylize(frame.image, 256))

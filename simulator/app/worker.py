@@ -22,16 +22,15 @@ import numpy as np
 from PyQt6.QtCore import QThread, pyqtSignal
 
 from simulator.engine.live import LiveSettings, run_live
+from simulator.engine.scheduler import Decision, Scheduler
 from simulator.errors import InputError
 from simulator.metrics.flicker import warp_error
-from simulator.pipeline.compose import Compositor
-from simulator.pipeline.face import FaceTracker
-from simulator.pipeline.face_priority import FacePriority
-from simulator.pipeline.smooth import Smoother
+from simulator.pipeline.chain import Chain
 from simulator.pipeline.stylize import Stylizer
 from simulator.run import RunOutcome, RunSettings, run_scenario
 from simulator.scenario.load import load_scenario
 from simulator.scenario.model import Scenario
+from simulator.types import Frame
 from simulator.zoo.registry import resolve_model
 
 BEHIND_S = 0.1  # further behind the wall-clock schedule than this: re-anchor, report slow-down
@@ -234,9 +233,9 @@ class PreviewRequest:
 
 
 class PreviewWorker(QThread):
-    """Re-processes the current (possibly paused) frame with new settings, using the same
-    stages the engine uses (Stylizer, Smoother, FacePriority, Compositor); the latest
-    request wins. Also decodes a plain input frame when asked with stylize=False."""
+    """Re-processes the current (possibly paused) frame with new settings through the
+    engine's chain (pipeline/chain.py: fit, size, face priority, smoothing, compose); the
+    latest request wins. Also decodes a plain input frame when asked with stylize=False."""
 
     # frame index, input RGB, screen RGB (None: a plain decoded frame), stylized RGB (or None)
     ready = pyqtSignal(int, object, object, object)
@@ -246,7 +245,7 @@ class PreviewWorker(QThread):
         self._cond = threading.Condition()
         self._request: tuple[PreviewRequest, bool] | None = None
         self._quit = False
-        self._stylizers: dict[tuple[str, int], Stylizer] = {}
+        self._stylizers: dict[tuple[str, int, str | None], Stylizer] = {}
         self._scenario: Scenario | None = None
 
     def request(self, req: PreviewRequest, stylize: bool = True) -> None:
@@ -293,29 +292,33 @@ class PreviewWorker(QThread):
         settings = req.settings
         model = resolve_model(settings.model)
         size = settings.input_size or model.card.input.default_size
-        key = (str(model.path), size)
+        key = (str(model.path), size, settings.fit)
         if key not in self._stylizers:
-            self._stylizers = {key: Stylizer(model, size, settings.threads)}
+            self._stylizers = {key: Stylizer(model, size, settings.threads, settings.fit)}
         stylizer = self._stylizers[key]
-        p = settings.pipeline
-        smoother = Smoother(p.smoothing, scenario.camera)
-        face = FacePriority(stylizer, p.face.priority) if p.face.enabled else None
-        tracker = FaceTracker(p.face.tracker) if face is not None else None
+        # the engine's chain and scheduler: the size the replay starts at, and with frame
+        # skip the previous result re-projected to this frame when the policy skips it
+        chain = Chain.for_scenario(settings.pipeline, scenario, model=model, input_size=size,
+                                   fit=stylizer.fit, stylizer=stylizer)
+        scheduler: Scheduler[Frame] = Scheduler(chain.settings, size)
+        hud = "preview: new settings"
         try:
-            image = None
+            image, screen, shown = None, None, None
             for frame in frames:
-                if face is not None:
-                    track = tracker.update(frame.time, frame.image, frame.index)
-                    styled = face.render(frame.image, track).image
-                else:
-                    styled = stylizer.stylize(frame.image)
-                image = smoother.apply(styled, frame.image, frame.pose, frame.tracking)
+                decision = scheduler.offer(frame, scheduler.thumbnail(frame.image), frame.pose,
+                                           can_reuse=image is not None)
+                if decision is Decision.SKIP and image is not None and shown is not None:
+                    if chain.settings.skip.reuse == "warp":
+                        image = chain.reproject(image, shown.pose, frame.pose)
+                    screen = chain.compose(image, frame.pose, frame.tracking, hud)
+                    continue
+                scheduler.start()
+                started = time.perf_counter()
+                processed = chain.process(frame, scheduler.size, hud)
+                scheduler.finished(frame.time, 1000.0 * (time.perf_counter() - started))
+                image, screen, shown = processed.image, processed.screen, frame
         finally:
-            if tracker is not None:
-                tracker.close()
-        screen = Compositor(scenario.camera, scenario.anchors).compose(
-            image, current.pose, current.tracking, "preview: new settings"
-        )
+            chain.close()
         self.ready.emit(index, current.image, screen, image)
 
 
