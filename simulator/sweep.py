@@ -20,15 +20,15 @@ import numpy as np
 
 from simulator.engine.sizing import SizeSettings
 from simulator.output_paths import prepare_output_dir, writing
+from simulator.pipeline.chain import Chain
 from simulator.pipeline.settings import PipelineSettings
 from simulator.pipeline.skip import SkipSettings
-from simulator.pipeline.smooth import Smoother, SmoothSettings
+from simulator.pipeline.smooth import SmoothSettings
 from simulator.pipeline.stylize import Stylizer
-from simulator.pipeline.warp import warp_to_pose
 from simulator.report.json_report import write_atomic
 from simulator.run import RunSettings, run_scenario
 from simulator.scenario.load import load_scenario
-from simulator.types import Intrinsics
+from simulator.types import Frame, Intrinsics
 from simulator.zoo.registry import resolve_model
 
 HD = (1280, 720)
@@ -75,39 +75,52 @@ def default_grid() -> list[Variant]:
     ]
 
 
-def added_host_ms(pipeline: PipelineSettings, frames: Sequence[np.ndarray],
-                  outputs: Sequence[np.ndarray], camera: Intrinsics, poses: list) -> float:
-    """Median host ms per 1280x720 frame of the setting's extra stages (smoother, and the
-    re-projection of a reused result)."""
+@dataclass(frozen=True)
+class HostSamples:
+    """A scenario's first frames upscaled to 720p, their stylization, the 720p camera."""
+
+    frames: list[Frame]
+    outputs: list[np.ndarray]
+    camera: Intrinsics
+    stylizer: Stylizer
+
+
+def added_host_ms(pipeline: PipelineSettings, samples: HostSamples) -> float:
+    """Median host ms per 1280x720 frame of the setting's extra stages (the chain's smoother,
+    and its re-projection of a reused result)."""
     smoothing = pipeline.smoothing
     active = smoothing.method != "none" or smoothing.colour != "none"
     if not active and pipeline.skip.reuse != "warp":
         return 0.0
-    smoother = Smoother(smoothing, camera)
+    stylizer = samples.stylizer
+    chain = Chain(pipeline, model=stylizer.model, input_size=stylizer.input_size,
+                  fit=stylizer.fit, camera=samples.camera, stylizer=stylizer)
     times = []
-    for i, (frame, out) in enumerate(zip(frames, outputs, strict=True)):
+    previous: Frame | None = None
+    for frame, out in zip(samples.frames, samples.outputs, strict=True):
         started = time.perf_counter()
         if active:
-            out = smoother.apply(out, frame, poses[i], "tracking")
-        if pipeline.skip.reuse == "warp" and i:
-            warp_to_pose(out, camera, poses[i - 1], poses[i])
+            out = chain.smooth(out, frame)
+        if pipeline.skip.reuse == "warp" and previous is not None:
+            chain.reproject(out, previous.pose, frame.pose)
         times.append(time.perf_counter() - started)
+        previous = frame
     return 1000.0 * statistics.median(times[1:])
 
 
-def _hd_samples(scenario_path: Path, count: int) -> tuple[list, list, Intrinsics, list]:
+def _hd_samples(scenario_path: Path, count: int) -> HostSamples:
     """``count`` frames of a scenario upscaled to 720p, their toon-classic stylization,
-    the matching camera and poses."""
+    the matching camera."""
     with load_scenario(scenario_path) as sc:
-        frames, poses = [], []
-        for frame, _ in zip(sc.frames(), range(count), strict=False):
-            frames.append(cv2.resize(frame.image, HD, interpolation=cv2.INTER_LINEAR))
-            poses.append(frame.pose)
+        frames = [
+            replace(frame, image=cv2.resize(frame.image, HD, interpolation=cv2.INTER_LINEAR))
+            for frame, _ in zip(sc.frames(), range(count), strict=False)
+        ]
         c = sc.camera
         sx, sy = HD[0] / c.width, HD[1] / c.height
         camera = Intrinsics(HD[0], HD[1], c.fx * sx, c.fy * sy, c.cx * sx, c.cy * sy)
     stylizer = Stylizer(resolve_model("toon-classic"), 256, threads=2)
-    return frames, [stylizer.stylize(f) for f in frames], camera, poses
+    return HostSamples(frames, [stylizer.stylize(f.image) for f in frames], camera, stylizer)
 
 
 def run_sweep(
@@ -142,7 +155,7 @@ def run_sweep(
                 "reused": m["reused_frames"],
                 "skipped": m["skipped_frames"],
                 "resized": m["resized_inferences"],
-                "host_ms_720p": added_host_ms(variant.settings.pipeline, *hd),
+                "host_ms_720p": added_host_ms(variant.settings.pipeline, hd),
                 "passed": report["verdict"]["passed"],
             }
             base = baseline.setdefault(variant.group, row)

@@ -583,21 +583,7 @@ def _child_main(fd: int) -> None:
     _, path, threads, arena = msg
     try:
         model = resolve_model(path)
-        stylizer = Stylizer(model, model.card.input.default_size, threads)
-
-        def new_session(arena: bool) -> Any:
-            options = ort.SessionOptions()
-            options.intra_op_num_threads = threads
-            options.inter_op_num_threads = 1
-            options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-            options.enable_cpu_mem_arena = arena
-            return ort.InferenceSession(str(model.path), options,
-                                        providers=["CPUExecutionProvider"])
-
-        if not arena:
-            stylizer.session = None  # type: ignore[assignment]
-            gc.collect()
-            stylizer.session = new_session(False)
+        stylizer = Stylizer(model, model.card.input.default_size, threads, arena=arena)
     except Exception as exc:  # one line back to the parent
         conn.send(("error", 0, first_line(exc)))
         return
@@ -665,11 +651,12 @@ def _child_main(fd: int) -> None:
             except Exception as exc:
                 conn.send(("error", seq, first_line(exc)))
         elif kind == "release":
-            stylizer.session = None  # type: ignore[assignment]
-            gc.collect()
-            with contextlib.suppress(AttributeError):
-                libc.malloc_trim(0)
-            stylizer.session = new_session(bool(msg[1]))
+            def trim() -> None:
+                gc.collect()
+                with contextlib.suppress(AttributeError):
+                    libc.malloc_trim(0)
+
+            stylizer.reopen(bool(msg[1]), before=trim)
             conn.send(("released", _self_rss()))
 
 

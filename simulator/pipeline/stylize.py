@@ -23,6 +23,7 @@ stylizer, the cost and memory models and the report take it from.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import cv2
 import numpy as np
@@ -86,24 +87,15 @@ class Stylizer:
     fitting frames to the model input by ``fit`` (None: the card's default; see above)."""
 
     def __init__(self, model: ResolvedModel, input_size: int, threads: int = 1,
-                 fit: str | None = None) -> None:
+                 fit: str | None = None, arena: bool = True) -> None:
         self.model = model
         self.check_size(input_size)
         if threads < 1:
             raise InputError("threads", f"expected a thread count >= 1, got {threads}")
         self.input_size = input_size
+        self.threads = threads
         self.fit = resolve_fit(model.card, fit)
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = threads
-        options.inter_op_num_threads = 1
-        # spinning threads burn CPU while waiting, which skews timing under a CPU quota
-        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        try:
-            self.session = ort.InferenceSession(
-                str(model.path), options, providers=["CPUExecutionProvider"]
-            )
-        except Exception as exc:  # ORT has its own exception hierarchy
-            raise InputError(model.path, f"ONNX Runtime cannot load the model: {exc}") from None
+        self.session = self._open_session(arena)
         self.input_name = self.session.get_inputs()[0].name
         self.output_name = self.session.get_outputs()[0].name
 
@@ -118,6 +110,28 @@ class Stylizer:
         self._out_scale = 255.0 / (out_high - out_low)
         self._out_nchw = spec_out.layout == "NCHW"
         self._out_swap = spec_out.channels == "BGR"
+
+    def _open_session(self, arena: bool) -> ort.InferenceSession:
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = self.threads
+        options.inter_op_num_threads = 1
+        # spinning threads burn CPU while waiting, which skews timing under a CPU quota
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        options.enable_cpu_mem_arena = arena  # False: no pooled buffers kept between runs
+        try:
+            return ort.InferenceSession(str(self.model.path), options,
+                                        providers=["CPUExecutionProvider"])
+        except Exception as exc:  # ORT has its own exception hierarchy
+            raise InputError(self.model.path,
+                             f"ONNX Runtime cannot load the model: {exc}") from None
+
+    def reopen(self, arena: bool, before: Callable[[], None] | None = None) -> None:
+        """Drop the session and its pooled buffers and open a new one (``arena``: whether
+        it pools); ``before`` runs in between, when the old session is gone (gc, trim)."""
+        del self.session
+        if before is not None:
+            before()
+        self.session = self._open_session(arena)
 
     def check_size(self, size: int) -> None:
         """InputError unless the model accepts ``size``."""
