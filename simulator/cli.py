@@ -19,6 +19,7 @@ from simulator.signals import terminate_as_interrupt
 
 if TYPE_CHECKING:
     from simulator.pipeline.settings import PipelineSettings
+    from simulator.run import RunSettings
 
 EXIT_OK, EXIT_BUDGET_FAILED, EXIT_BAD_INPUT, EXIT_INTERRUPTED = 0, 1, 2, 130
 EXIT_OUTPUT = 4  # an output could not be written (never 1: that means a budget failed)
@@ -52,6 +53,10 @@ def _add_run(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--threads", type=int, default=2, help="ONNX Runtime threads on this host")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--compare-settings", metavar="FILE",
+                   help="A/B: also run with the pipeline settings of FILE (.toml or .json) and "
+                   "write OUT/a, OUT/b and OUT/compare.html (metrics, flicker curves, checks, "
+                   "synchronized frames); exit 1 when either run fails a budget")
     g = p.add_argument_group("real throttling (inference in an OS-confined worker process)")
     g.add_argument("--throttle", nargs="?", const="real", choices=("real", "model"),
                    default="model",
@@ -314,7 +319,8 @@ def main_live(args: argparse.Namespace, pipeline: PipelineSettings) -> int:
 def _add_compare(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("compare", help="the same scenario on simulator and devices, side by side")
     p.add_argument("reports", nargs="+", help="report.json files (the first is the baseline)")
-    p.add_argument("--html", type=Path, help="also write a self-contained HTML table")
+    p.add_argument("--html", type=Path, help="also write a self-contained HTML page (with the "
+                   "screens at the same instants when each report's folder has output.mp4)")
     c = sub.add_parser("calibrate", help="fit a device profile from device runs")
     c.add_argument("reports", nargs="+", help="device report.json files")
     c.add_argument("--profile", required=True, help="profile id or .toml to update")
@@ -325,12 +331,13 @@ def _add_compare(sub: argparse._SubParsersAction) -> None:
 
 
 def _cmd_compare(args: argparse.Namespace) -> int:
+    from simulator.ab import comparison_frames
     from simulator.compare import compare_reports, format_table, write_compare_html
 
     result = compare_reports(args.reports)
     print(format_table(result))
     if args.html:
-        write_compare_html(result, args.html)
+        write_compare_html(result, args.html, comparison_frames(result))
         print(f"wrote {args.html}")
     return EXIT_OK
 
@@ -408,6 +415,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
         memory_mitigations=args.mitigate_memory,
         relaunch=args.relaunch,
     )
+    if args.compare_settings:
+        return _run_ab(args, settings)
     progress = Progress("replay", enabled=not args.quiet)
     outcome = run_scenario(args.scenario, settings, Path(args.out), progress=progress)
     if not outcome.report["complete"]:
@@ -419,6 +428,31 @@ def _cmd_run(args: argparse.Namespace) -> int:
         print(f"incomplete: {outcome.report['incomplete_reason']}", file=sys.stderr)
         return 128 + (outcome.interrupted_by or 2)
     return EXIT_OK if outcome.report["verdict"]["passed"] else EXIT_BUDGET_FAILED
+
+
+def _run_ab(args: argparse.Namespace, a: RunSettings) -> int:
+    """``arsim run … --compare-settings FILE``: A = the command's settings, B = the same with
+    the pipeline settings of FILE; both runs and ``compare.html`` under ``--out``."""
+    from dataclasses import replace
+
+    from simulator.ab import run_ab
+    from simulator.compare import format_table
+    from simulator.pipeline.settings import load_settings
+    from simulator.progress import Progress
+
+    b = replace(a, pipeline=load_settings(args.compare_settings))
+    names = ("A", f"B ({Path(args.compare_settings).name})")
+    result = run_ab(args.scenario, a, b, Path(args.out), names=names,
+                    progress=lambda name: Progress(f"replay {name.upper()}",
+                                                   enabled=not args.quiet))
+    last = result.outcomes[-1]
+    if result.comparison is None:
+        print(f"incomplete: {last.report['incomplete_reason']}", file=sys.stderr)
+        return 128 + (last.interrupted_by or 2)
+    print(format_table(result.comparison))
+    print(f"wrote {result.html}")
+    passed = all(o.report["verdict"]["passed"] for o in result.outcomes)
+    return EXIT_OK if passed else EXIT_BUDGET_FAILED
 
 
 def _cmd_scenario(args: argparse.Namespace) -> int:

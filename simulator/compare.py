@@ -8,13 +8,17 @@ reports of different scenarios are refused. Deltas are against the first report.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from html import escape
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from simulator.errors import InputError
-from simulator.report.html import CSS, rolling_fps
+from simulator.report.html import CSS, jpeg_data_uri, rolling_fps
 from simulator.report.json_report import write_atomic
 from simulator.report.junit import format_number
 from simulator.report.reader import get_field, load_report
@@ -37,6 +41,16 @@ METRIC_ROWS: tuple[tuple[str, str, bool], ...] = (
     ("verdict", "verdict.passed", True),
 )
 
+
+@dataclass(frozen=True, eq=False)
+class SyncedFrame:
+    """The screens of every compared run at one instant (video frame ``index``)."""
+
+    index: int
+    t: float  # seconds from the first camera frame
+    screens: tuple[np.ndarray, ...]
+
+
 def report_label(report: Mapping) -> str:
     """``target/device/backend/model@size``: how a column is headed."""
     return (f"{report['target']}/{report['device']['id']}/{report['backend']}/"
@@ -47,8 +61,9 @@ def _value(report: Mapping, key: str) -> Any:
     return len(report["oom_events"]) if key == "oom_count" else get_field(report, key)
 
 
-def compare_reports(paths: Sequence[str | Path]) -> dict:
-    """Load ``paths`` (at least two, same scenario) and line up their metrics.
+def compare_reports(paths: Sequence[str | Path], names: Sequence[str] = ()) -> dict:
+    """Load ``paths`` (at least two, same scenario) and line up their metrics; ``names``
+    (e.g. "A", "B") head the columns, before each report's own label when those differ.
 
     Returns ``{"scenario", "reports": [{"path", "label", "target", "report"}],
     "rows": [{"metric", "key", "higher_is_better", "values", "delta", "delta_pct"}]}``;
@@ -77,11 +92,19 @@ def compare_reports(paths: Sequence[str | Path]) -> dict:
                      "values": values, "delta": delta, "delta_pct": delta_pct})
     return {
         "scenario": scenario,
-        "reports": [{"path": str(path), "label": report_label(report),
-                     "target": report["target"], "report": report}
-                    for path, report in zip(paths, reports, strict=True)],
+        "reports": [{"path": str(path), "target": report["target"], "report": report,
+                     "label": _column_label(reports, i, names)}
+                    for i, (path, report) in enumerate(zip(paths, reports, strict=True))],
         "rows": rows,
     }
+
+
+def _column_label(reports: Sequence[Mapping], i: int, names: Sequence[str]) -> str:
+    own = report_label(reports[i])
+    if i >= len(names):
+        return own
+    same = len({report_label(r) for r in reports}) == 1  # e.g. two pipeline settings
+    return names[i] if same else f"{names[i]}: {own}"
 
 
 def _cell(value: object) -> str:
@@ -125,8 +148,113 @@ def _delta_class(row: Mapping, i: int) -> str:
     return ' class="pass"' if better else ' class="fail"'
 
 
-def render_compare_html(result: Mapping) -> str:
-    """The comparison as one self-contained page (the report page's CSS, inline SVG)."""
+def _series(result: Mapping, value: str, keep_refresh: bool) -> list[tuple[list, list]]:
+    """Per report, (times, values) of a display-entry field (refreshes skipped unless
+    ``keep_refresh``)."""
+    out = []
+    for entry in result["reports"]:
+        display = entry["report"].get("display")
+        rows = [d for d in display if isinstance(d, Mapping) and isinstance(d.get("t"), _NUM)
+                and (keep_refresh or not d.get("refresh"))] if isinstance(display, list) else []
+        out.append(([d["t"] for d in rows], [d.get(value) for d in rows]))
+    return out
+
+
+def check_rows(result: Mapping) -> list[dict]:
+    """The budget checks of every report by name: ``{"name", "cells": [(value, passed) or
+    None per report], "differs"}``; ``differs`` when the results are not all alike."""
+    names: list[str] = []
+    per_report = []
+    for entry in result["reports"]:
+        checks = entry["report"].get("verdict", {}).get("checks") or []
+        found = {c["name"]: (c.get("value"), c.get("passed")) for c in checks
+                 if isinstance(c, Mapping) and isinstance(c.get("name"), str)}
+        names += [n for n in found if n not in names]
+        per_report.append(found)
+    rows = []
+    for name in names:
+        cells = [found.get(name) for found in per_report]
+        outcomes = {None if c is None else c[1] for c in cells}
+        rows.append({"name": name, "cells": cells, "differs": len(outcomes) > 1})
+    return rows
+
+
+def _checks_table(result: Mapping, labels: Sequence[str]) -> str:
+    head = "".join(f"<th>{escape(h)}</th>" for h in ("Check", *labels))
+    body = []
+    for row in check_rows(result):
+        cells = [f"<td>{'<b>' if row['differs'] else ''}{escape(row['name'])}"
+                 f"{' (differs)</b>' if row['differs'] else ''}</td>"]
+        for cell in row["cells"]:
+            if cell is None:
+                cells.append("<td>–</td>")
+                continue
+            value, passed = cell
+            verdict = "pass" if passed else "fail"
+            cells.append(f'<td class="num">{escape(_cell(value))} '
+                         f'<span class="{verdict}">{verdict.upper()}</span></td>')
+        body.append(f"<tr>{''.join(cells)}</tr>")
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
+
+
+_FRAMES_JS = """
+(function(){const d=JSON.parse(document.getElementById('ab-data').textContent);
+const a=document.getElementById('ab-a'),b=document.getElementById('ab-b'),
+f=document.getElementById('ab-frame'),s=document.getElementById('ab-split'),
+t=document.getElementById('ab-time'),l=document.getElementById('ab-line');
+function show(){const k=+f.value;a.src=d[k].a;b.src=d[k].b;t.textContent=d[k].t;}
+function split(){b.style.clipPath='inset(0 0 0 '+s.value+'%)';l.style.left=s.value+'%';}
+f.addEventListener('input',show);s.addEventListener('input',split);show();split();})();
+"""
+
+
+def _script_json(data: object) -> str:
+    """JSON to put inside a script element: "</" must not end it."""
+    return json.dumps(data).replace("</", "<\\/")
+
+
+def _frames_section(frames: Sequence[SyncedFrame], labels: Sequence[str]) -> str:
+    """A split view of the first two runs (frame slider moves both, split slider the
+    divide) and every run's screens side by side at each instant (no script needed)."""
+    if not frames:
+        return ""
+    uris = [[jpeg_data_uri(screen, width=screen.shape[1]) for screen in f.screens]
+            for f in frames]
+    parts = ["<h2>Frames</h2>"]
+    if len(labels) >= 2:
+        data = [{"a": u[0], "b": u[1], "t": f"t = {f.t:.2f} s (frame {f.index})"}
+                for f, u in zip(frames, uris, strict=True)]
+        parts.append(
+            f'<p class="sub">Left of the divide: {escape(labels[0])}; right: '
+            f'{escape(labels[1])}.</p>'
+            '<div style="position:relative;display:inline-block;line-height:0">'
+            '<img id="ab-a" alt="A"><img id="ab-b" alt="B" '
+            'style="position:absolute;left:0;top:0">'
+            '<div id="ab-line" style="position:absolute;top:0;bottom:0;width:2px;'
+            'margin-left:-1px;background:#fff"></div></div>'
+            f'<p><label>frame <input id="ab-frame" type="range" min="0" max="{len(frames) - 1}"'
+            ' value="0"></label> <span id="ab-time"></span><br>'
+            '<label>split <input id="ab-split" type="range" min="0" max="100" value="50">'
+            '</label></p>'
+            # JSON inside a script element: "</" must not end it
+            '<script type="application/json" id="ab-data">'
+            f'{_script_json(data)}</script>'
+            f"<script>{_FRAMES_JS}</script>")
+    head = "".join(f"<th>{escape(h)}</th>" for h in ("t (s)", *labels))
+    rows = "".join(
+        f"<tr><td>{f.t:.2f}</td>"
+        + "".join(f'<td><img src="{u}" alt="" style="max-width:100%"></td>' for u in row)
+        + "</tr>"
+        for f, row in zip(frames, uris, strict=True))
+    parts.append(f"<table><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table>")
+    return "".join(parts)
+
+
+def render_compare_html(result: Mapping, frames: Sequence[SyncedFrame] = ()) -> str:
+    """The comparison as one self-contained page (the report page's CSS, inline SVG): the
+    metrics with deltas, display FPS and flicker curves of every report on shared charts,
+    the budget checks (those whose result differs in bold) and, given ``frames``, the
+    screens at the same instants."""
     labels = [entry["label"] for entry in result["reports"]]
     head = "".join(f"<th>{escape(h)}</th>" for h in ("Metric", *labels))
     body = []
@@ -147,6 +275,11 @@ def render_compare_html(result: Mapping) -> str:
         series.append(Series(entry["label"], list(xs), list(ys), _PALETTE[i % len(_PALETTE)]))
     chart = line_chart(series, x_label="time (s)", y_label="display FPS",
                        description="rolling display FPS of each report")
+    flicker = [Series(entry["label"], xs, ys, _PALETTE[i % len(_PALETTE)])
+               for i, (entry, (xs, ys)) in enumerate(
+                   zip(result["reports"], _series(result, "warp_error", False), strict=True))]
+    flicker_chart = line_chart(flicker, x_label="time (s)", y_label="warp error",
+                               description="flicker (warping error) of each displayed frame")
     sources = "".join(f"<li><code>{escape(e['path'])}</code> ({escape(e['label'])})</li>"
                       for e in result["reports"])
     title = f"arsim compare · {result['scenario']}"
@@ -156,13 +289,17 @@ def render_compare_html(result: Mapping) -> str:
         f"<title>{escape(title)}</title><style>{CSS}"
         " .pass{color:var(--pass)} .fail{color:var(--fail)}</style></head><body><main>"
         f"<h1>{escape(title)}</h1><p class=\"sub\">Deltas against the first report.</p>"
-        f"<h2>Metrics</h2>{table}<h2>Display FPS</h2><figure>{chart}</figure>"
+        f"<h2>Metrics</h2>{table}<h2>Budget checks</h2>{_checks_table(result, labels)}"
+        f"<h2>Display FPS</h2><figure>{chart}</figure>"
+        f"<h2>Flicker</h2><figure>{flicker_chart}</figure>"
+        f"{_frames_section(frames, labels)}"
         f"<h2>Reports</h2><ul>{sources}</ul></main></body></html>\n"
     )
 
 
-def write_compare_html(result: Mapping, path: str | Path) -> Path:
+def write_compare_html(result: Mapping, path: str | Path,
+                       frames: Sequence[SyncedFrame] = ()) -> Path:
     """Write the comparison page (atomically); returns its path."""
     path = Path(path)
-    write_atomic(path, render_compare_html(result).encode("utf-8"))
+    write_atomic(path, render_compare_html(result, frames).encode("utf-8"))
     return path
