@@ -363,13 +363,16 @@ def _add_gui(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--frames", type=int, default=12, help="frames to show before --screenshot")
     p.add_argument("--live", metavar="SCENARIO|N", help="start in live mode: a looped scenario "
                    "or camera N")
+    p.add_argument("--compare-settings", type=Path, metavar="FILE",
+                   help="open the A/B view: the app's settings (A) against the pipeline "
+                   "settings of FILE (B) on SCENARIO (with --screenshot: a PNG of that view)")
 
 
 def _cmd_gui(args: argparse.Namespace) -> int:
     from simulator.app import run_gui
 
     return run_gui(args.scenario, screenshot=args.screenshot, frames=args.frames,
-                   live_source=args.live)
+                   live_source=args.live, compare_settings=args.compare_settings)
 
 
 def _add_sweep(sub: argparse._SubParsersAction) -> None:

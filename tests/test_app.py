@@ -20,6 +20,7 @@ from PyQt6.QtCore import QSettings, Qt  # noqa: E402
 from PyQt6.QtTest import QTest  # noqa: E402
 
 from simulator.app.main import run_gui  # noqa: E402
+from simulator.app.ab_view import DIFFERS  # noqa: E402
 from simulator.app.window import MainWindow, device_budget_mb  # noqa: E402
 from simulator.device.catalog import load_profile  # noqa: E402
 from simulator.pipeline.settings import PipelineSettings  # noqa: E402
@@ -370,3 +371,37 @@ def test_preview_runs_the_engine_chain_at_the_replay_start_size(scenario: Path) 
     assert index == 3 and screen is not None
     assert np.array_equal(image, stylizer.stylize(frame.image, 160))
     assert not np.array_equal(image, stylizer.stylize(frame.image, 256))
+
+
+def test_ab_view_compares_pinned_settings_with_the_current_ones(
+    qtbot, window: MainWindow, scenario: Path
+) -> None:
+    """Compare ▸ Pin settings as A, change the smoothing, Compare A/B: two real replays,
+    the split view on synchronized screens, both flicker curves, the differences marked."""
+    from simulator.pipeline.smooth import SmoothSettings
+
+    assert not window.ab.compare()  # nothing pinned, no scenario: a status message
+    window.open_scenario(scenario, paused=True)
+    window.ab.pin()
+    window.set_pipeline(PipelineSettings(smoothing=SmoothSettings(method="ema", alpha=0.3)))
+    with qtbot.waitSignal(window.ab.compared, timeout=120_000) as done:
+        assert window.ab.compare()
+    result = done.args[0]
+    view = window.ab.view
+    assert result.html.is_file() and len(result.frames) >= 2
+    assert view.view._images is not None and view.frame_slider.maximum() == len(result.frames) - 1
+    assert len(view.chart.getPlotItem().listDataItems()) == 2  # a flicker curve per run
+    labels = [view.table.item(r, 0).text() for r in range(view.table.rowCount())]
+    flicker_row = labels.index("flicker (warp error)")
+    assert view.table.item(flicker_row, 0).background().color() == DIFFERS
+    a_flicker, b_flicker = (row for row in result.comparison["rows"]
+                            if row["key"] == "metrics.flicker.warp_error").__next__()["values"]
+    assert b_flicker < a_flicker
+    differing = [k for k, f in enumerate(result.frames) if not np.array_equal(*f.screens)]
+    view.frame_slider.setValue(differing[-1])
+    shots = []
+    for split in (0.0, 1.0):  # all B, all A
+        view.view.set_split(split)
+        image = view.view.grab().toImage()
+        shots.append(bytes(image.constBits().asarray(image.sizeInBytes())))
+    assert shots[0] != shots[1]

@@ -11,10 +11,13 @@ from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING
 
+from simulator.errors import InputError
+
 if TYPE_CHECKING:
     from PyQt6.QtWidgets import QWidget
 
     from simulator.app.window import MainWindow
+    from simulator.pipeline.settings import PipelineSettings
 
 SCREENSHOT_TIMEOUT_S = 120.0
 SCREENSHOT_SIZE = (1500, 900)
@@ -86,6 +89,15 @@ def _close_on_signals(shown: list[QWidget]) -> Iterator[list[int]]:
             signal.signal(signum, old)
 
 
+def _start_ab(window: MainWindow, b_pipeline: PipelineSettings, path: Path | None) -> bool:
+    """Pin the window's settings as A and compare them with ``b_pipeline`` (B)."""
+    from dataclasses import replace
+
+    window.ab.pin()
+    b = replace(window.run_settings(), pipeline=b_pipeline)
+    return window.ab.compare(b, ("A", f"B ({Path(path).name})" if path else "B"))
+
+
 def parse_live_source(source: str | int) -> int | str:
     """``--live`` value: a camera index (digits) or a scenario path."""
     if isinstance(source, int):
@@ -94,15 +106,24 @@ def parse_live_source(source: str | int) -> int | str:
 
 
 def run_gui(scenario: str | None, *, screenshot: Path | None = None, frames: int = 12,
-            live_source: str | int | None = None) -> int:
+            live_source: str | int | None = None, compare_settings: Path | None = None) -> int:
     """Run the app on ``scenario`` (a folder or .zip; None: open one from the menu).
 
     With ``live_source`` (a camera index, or a scenario path looped as a camera) the app
     starts straight in live mode; a scenario path given only there is opened too.
     With ``screenshot``: play offscreen until ``frames`` pictures were shown (or the replay
     ended), save the window as a PNG and return 0 (1 when it failed, 2 for bad input).
+    With ``compare_settings`` (a pipeline settings file) the app pins its settings as A and
+    compares them with the file's (B) in its A/B view; a screenshot is then of that view.
     """
     live = parse_live_source(live_source) if live_source is not None else None
+    b_pipeline = None
+    if compare_settings is not None:
+        from simulator.pipeline.settings import load_settings
+
+        if scenario is None:
+            raise InputError("--compare-settings", "needs a SCENARIO")
+        b_pipeline = load_settings(compare_settings)  # bad input: before any window
     if scenario is None and isinstance(live, str):
         scenario = live
     prepare_qt_environment(offscreen=screenshot is not None)
@@ -120,6 +141,8 @@ def run_gui(scenario: str | None, *, screenshot: Path | None = None, frames: int
             window.show()
             if not _open(window, scenario, live):
                 return 2
+            if b_pipeline is not None:
+                _start_ab(window, b_pipeline, compare_settings)
             if received:  # a signal while starting: close now, no event loop runs
                 window.close()
             else:
@@ -137,6 +160,26 @@ def run_gui(scenario: str | None, *, screenshot: Path | None = None, frames: int
         window.close()
         return 2
     result = {"code": 1}
+    if b_pipeline is not None:
+        def shoot_ab(_result: object) -> None:
+            view = window.ab.view
+            view.resize(*SCREENSHOT_SIZE)
+            app.processEvents()
+            Path(screenshot).parent.mkdir(parents=True, exist_ok=True)
+            if view.grab().save(str(screenshot), "PNG"):
+                result["code"] = 0
+            QTimer.singleShot(0, window.close)
+
+        window.ab.compared.connect(shoot_ab)
+        if not _start_ab(window, b_pipeline, compare_settings):
+            window.close()
+            return 1
+        QTimer.singleShot(int(2 * SCREENSHOT_TIMEOUT_S * 1000), window.close)
+        app.exec()
+        if result["code"]:
+            print("arsim: error: no screenshot: the A/B comparison did not finish",
+                  file=sys.stderr)
+        return result["code"]
 
     def shoot(count: int) -> None:
         """Save the window once ``count`` pictures were shown (or the replay ended)."""

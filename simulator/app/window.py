@@ -29,6 +29,7 @@ from PyQt6.QtWidgets import (
     QWidget,
 )
 
+from simulator.app.ab_view import ABTools
 from simulator.app.charts import ChartPanel, stage_costs
 from simulator.app.overlay import OverlayComposer, Overlays, VirtualCamFeeder
 from simulator.app.recordings import RecordingTools
@@ -110,6 +111,7 @@ class MainWindow(QMainWindow):
         self._build_toolbar()
         self._build_settings_dock()
         self.recordings = RecordingTools(self)  # File ▸ Import recording…, Place anchor
+        self.ab = ABTools(self)  # Compare ▸ Pin settings as A, Compare A/B
         self._connect_workers()
         self._restore()
         self.worker.start()
@@ -826,6 +828,7 @@ class MainWindow(QMainWindow):
         self.store.sync()
         self._end_live_worker()
         self.recordings.shutdown()
+        self.ab.shutdown()
         for worker in list(self._live_workers):
             worker.stop()
             worker.wait(10_000)
