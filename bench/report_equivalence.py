@@ -62,7 +62,8 @@ def differences(a: object, b: object, path: str = "") -> list[str]:
     if isinstance(a, list) and isinstance(b, list):
         if len(a) != len(b):
             return [f"{path}: {len(a)} items before, {len(b)} after"]
-        return [d for i, (x, y) in enumerate(zip(a, b)) for d in differences(x, y, f"{path}[{i}]")]
+        pairs = enumerate(zip(a, b, strict=True))
+        return [d for i, (x, y) in pairs for d in differences(x, y, f"{path}[{i}]")]
     if path in LOCATIONS and isinstance(a, str) and isinstance(b, str):
         a, b = Path(a).name, Path(b).name
     return [] if a == b else [f"{path}: {a!r} -> {b!r}"]

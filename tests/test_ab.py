@@ -42,7 +42,7 @@ def test_two_runs_one_page_with_both_flicker_curves(ab) -> None:
     assert flicker_chart.count('stroke-width="1.6"') == 2  # a curve per run
     for name in ("a", "b"):
         assert json.loads((out / name / "report.json").read_text())["complete"]
-    flicker = [row for row in result.comparison["rows"] if row["key"].endswith("warp_error")][0]
+    flicker = next(row for row in result.comparison["rows"] if row["key"].endswith("warp_error"))
     a_error, b_error = flicker["values"]
     assert b_error < 0.8 * a_error  # EMA smoothing: visibly less flicker, on the same frames
     assert [e["label"] for e in result.comparison["reports"]] == ["A", "B"]
@@ -87,7 +87,7 @@ def test_cli_compare_settings(scenario: Path, tmp_path: Path, capsys) -> None:
     code = main(["run", str(scenario), "--device", "ipad-pro-m1", "--input-size", "64",
                  "--quiet", "--out", str(tmp_path / "out"), "--compare-settings", str(settings)])
     printed = capsys.readouterr().out
-    verdicts = [r for r in printed.splitlines() if r.startswith("verdict")][0].split()
+    verdicts = next(r for r in printed.splitlines() if r.startswith("verdict")).split()
     assert verdicts[1:] == ["FAIL", "PASS"]  # A flickers past its budget, smoothed B does not
     assert code == 1  # either run failing a budget fails the command
     assert "B (b.toml)" in printed

@@ -19,10 +19,11 @@ import pytest  # noqa: E402
 from PyQt6.QtCore import QSettings, Qt  # noqa: E402
 from PyQt6.QtTest import QTest  # noqa: E402
 
-from simulator.app.main import run_gui  # noqa: E402
 from simulator.app.ab_view import DIFFERS  # noqa: E402
-from simulator.app.window import MainWindow, device_budget_mb  # noqa: E402
+from simulator.app.main import run_gui  # noqa: E402
+from simulator.app.window import MainWindow  # noqa: E402
 from simulator.device.catalog import load_profile  # noqa: E402
+from simulator.device.memory import app_budget_mb  # noqa: E402
 from simulator.pipeline.settings import PipelineSettings  # noqa: E402
 from simulator.scenario.synth import synthesize  # noqa: E402
 
@@ -118,10 +119,10 @@ def test_device_switch_moves_the_memory_budget_line(window: MainWindow) -> None:
     memory = window.charts.charts["memory"]
     window.set_device("redmi-note-10")
     redmi = memory.budget_line.value()
-    assert redmi == pytest.approx(device_budget_mb(load_profile("redmi-note-10"), "cpu"))
+    assert redmi == pytest.approx(app_budget_mb(load_profile("redmi-note-10")))
     window.set_device("ipad-pro-m1")
     assert memory.budget_line.value() == pytest.approx(
-        device_budget_mb(load_profile("ipad-pro-m1"), "cpu")
+        app_budget_mb(load_profile("ipad-pro-m1"))
     )
     assert memory.budget_line.value() > 1.5 * redmi  # 8 GB against 4 GB of RAM
     assert window.charts.charts["fps"].budget_line.value() == pytest.approx(15.0)
@@ -366,7 +367,7 @@ def test_preview_runs_the_engine_chain_at_the_replay_start_size(scenario: Path) 
     worker._process(PreviewRequest(str(scenario), 3, settings), True)
     index, _input, screen, image = got[-1]
     with load_scenario(scenario) as sc:
-        frame = list(islice(sc.frames(), 3, 4))[0]
+        frame = next(iter(islice(sc.frames(), 3, 4)))
     stylizer = Stylizer(resolve_model("toon-classic"), 256, 2)
     assert index == 3 and screen is not None
     assert np.array_equal(image, stylizer.stylize(frame.image, 160))

@@ -108,3 +108,21 @@ def test_dynamic_size_steps_down_after_slow_inferences() -> None:
         sched.start()
         sched.finished(0.2 * (i + 1), 200.0)
     assert sched.size == 160 and sched.sizes.changes[0]["to"] == 160
+
+
+def test_the_app_stage_costs_are_what_the_replay_charges(scenario: Path, tmp_path: Path) -> None:
+    from simulator.device.catalog import load_profile
+    from simulator.engine.costs import device_stage_costs
+    from simulator.run import RunSettings, run_scenario
+
+    settings = RunSettings(device="redmi-note-10", model="toon-classic", timing_only=True)
+    report = run_scenario(scenario, settings, tmp_path).report
+    costs = device_stage_costs(load_profile("redmi-note-10"), "cpu",
+                               resolve_model("toon-classic"), 256, None, settings.pipeline,
+                               (96, 64))
+    first = report["frames"][0]
+    assert 1000 * (first["t_infer_start"] - first["t_capture"]) == pytest.approx(
+        costs.preprocess)
+    assert 1000 * (first["t_infer_end"] - first["t_infer_start"]) == pytest.approx(
+        costs.inference, rel=1e-3)  # a cool phone: thermal factor 1 on the first frame
+    assert costs.chart()["warp"] == 0.0 and costs.warp > 0  # charged only with warped reuse

@@ -7,6 +7,7 @@ import re
 from pathlib import Path
 
 import pytest
+from scenario_fixtures import make_scenario
 
 from simulator.compare import compare_reports, format_table, write_compare_html
 from simulator.device.calibrate import calibrate_profile
@@ -16,7 +17,6 @@ from simulator.errors import InputError
 from simulator.mobile.contract import schema_errors
 from simulator.report.reader import load_report
 from simulator.run import RunSettings, run_scenario
-from scenario_fixtures import make_scenario
 
 ROOT = Path(__file__).resolve().parents[1]
 VECTOR_PATH = ROOT / "mobile" / "test-vectors" / "minimal-device-report.json"

@@ -16,13 +16,13 @@ import json
 from pathlib import Path
 
 import pytest
+from scenario_fixtures import make_scenario
 
 from simulator.errors import InputError
 from simulator.mobile.contract import LaunchParams, parse_line, schema_errors
 from simulator.mobile.harness import DeviceRunRequest, run_device
 from simulator.mobile.platforms.android import death_reason, pss_mb
 from simulator.mobile.platforms.ios import crash_reason, launch_arguments
-from scenario_fixtures import make_scenario
 
 ROOT = Path(__file__).resolve().parents[1]
 VECTOR = json.loads((ROOT / "mobile/test-vectors/minimal-device-report.json").read_text())

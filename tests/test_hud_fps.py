@@ -5,10 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from scenario_fixtures import make_scenario
 
 from simulator.pipeline.compose import Compositor
 from simulator.run import RunSettings, run_scenario
-from scenario_fixtures import make_scenario
 
 
 @pytest.mark.parametrize("device", ["redmi-note-10", "ipad-pro-m1"])

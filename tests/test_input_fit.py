@@ -12,6 +12,7 @@ import onnx
 import onnxruntime as ort
 import pytest
 from onnx import TensorProto, helper
+from scenario_fixtures import make_scenario
 
 from simulator.cli import main
 from simulator.errors import InputError
@@ -20,7 +21,6 @@ from simulator.run import RunSettings, run_scenario
 from simulator.zoo import graph_stats
 from simulator.zoo.card import InputSpec, ModelCard, load_card, save_card
 from simulator.zoo.registry import models_dir, resolve_model
-from scenario_fixtures import make_scenario
 
 FC_MODELS = ("toon-classic", "animeganv2-arch", "ar-lite", "ar-lite-fp16", "ar-lite-int8")
 PORTRAIT = (1080, 1920)  # a phone held upright: width x height

@@ -10,10 +10,10 @@ import threading
 from pathlib import Path
 
 import pytest
+from scenario_fixtures import make_scenario
 
 from simulator.errors import InputError
 from simulator.scenario.load import load_scenario, validate_scenario
-from scenario_fixtures import make_scenario
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -13,10 +13,7 @@ import pyqtgraph as pg
 from PyQt6.QtCore import Qt
 from PyQt6.QtWidgets import QGridLayout, QWidget
 
-from simulator.device.cost import CostModel
-from simulator.device.profile import DeviceProfile
 from simulator.metrics.verdict import budget_op
-from simulator.pipeline.settings import PipelineSettings
 
 PASS_COLOUR, FAIL_COLOUR, NEUTRAL_COLOUR = "#3fb950", "#f85149", "#c9d1d9"
 MAX_POINTS = 20_000  # per curve; a 10-minute session at 30 fps
@@ -155,26 +152,9 @@ STAGES = (
 STAGE_COLOURS = ("#8b949e", "#58a6ff", "#a371f7", "#3fb950", "#d29922")
 
 
-def stage_costs(profile: DeviceProfile, backend: str, flops: float, input_size: int,
-                pipeline: PipelineSettings, camera: tuple[int, int]) -> dict[str, float]:
-    """Phone milliseconds per stylized frame by stage, as the replay charges them
-    (engine/replay.py): camera pre-processing, inference (cool), post-processing + compose
-    on the device's screen, temporal smoothing, and the re-projection of a reused result
-    (0 unless ``reuse`` is "warp")."""
-    cost = CostModel(profile, backend)
-    screen = (profile.hardware.screen_width, profile.hardware.screen_height)
-    smoothing = pipeline.smoothing
-    return {
-        "preprocess": cost.preprocess_ms(*camera),
-        "inference": cost.inference_ms(flops),
-        "post_compose": cost.postprocess_ms(input_size, *screen) + cost.compose_ms(*screen),
-        "smoothing": cost.smooth_ms(smoothing.method, smoothing.colour != "none", *screen),
-        "warp": cost.warp_ms(*screen) if pipeline.skip.reuse == "warp" else 0.0,
-    }
-
-
 class StageChart(pg.PlotWidget):
-    """Bars: phone ms per stylized frame by stage (``stage_costs``)."""
+    """Bars: phone ms per stylized frame by stage (``engine/costs.py``: as the replay
+    charges them)."""
 
     def __init__(self) -> None:
         super().__init__()

@@ -30,15 +30,15 @@ from PyQt6.QtWidgets import (
 )
 
 from simulator.app.ab_view import ABTools
-from simulator.app.charts import ChartPanel, stage_costs
+from simulator.app.charts import ChartPanel
 from simulator.app.overlay import OverlayComposer, Overlays, VirtualCamFeeder
 from simulator.app.recordings import RecordingTools
 from simulator.app.settings_panel import SettingsPanel
 from simulator.app.views import ImageView, heat_map
 from simulator.app.worker import Job, LiveWorker, PreviewRequest, PreviewWorker, ReplayWorker
 from simulator.device.catalog import list_profiles
-from simulator.device.memory import MemoryModel
-from simulator.device.profile import DeviceProfile
+from simulator.device.memory import app_budget_mb
+from simulator.engine.costs import device_stage_costs
 from simulator.engine.live import LiveSettings
 from simulator.errors import InputError
 from simulator.metrics.verdict import budgets_for
@@ -57,12 +57,6 @@ LIVE_FPS = 30.0  # the rate asked of a camera (a scenario source keeps its own)
 LIVE_CAMERAS = 4  # camera indices offered in the Live source dialog
 LIVE_WINDOW_S = 30.0  # seconds of wall time the charts show in live mode
 DEFAULT_CAMERA = (1280, 720)  # camera frame size for the stage costs with no scenario open
-
-
-def device_budget_mb(profile: DeviceProfile, backend: str) -> float:
-    """The device's app memory budget (MemoryModel.budget_mb: 20 % of RAM by default)."""
-    return MemoryModel(profile, backend, weights_bytes_fp32=0, activation_mb=0.0,
-                       camera_w=1, camera_h=1, input_size=1).budget_mb
 
 
 class MainWindow(QMainWindow):
@@ -359,7 +353,7 @@ class MainWindow(QMainWindow):
     def _update_budgets(self) -> None:
         settings = self.run_settings()
         try:
-            budget = device_budget_mb(self.profiles[settings.device], settings.backend)
+            budget = app_budget_mb(self.profiles[settings.device])
             self.charts.set_budgets(budgets_for(budget, self.expect))
         except InputError as exc:
             self.statusBar().showMessage(str(exc))
@@ -373,10 +367,10 @@ class MainWindow(QMainWindow):
             model = self._models.get(settings.model) or resolve_model(settings.model)
             self._models[settings.model] = model
             size = settings.input_size or model.card.input.default_size
-            self.charts.stages.set_costs(stage_costs(
-                self.profiles[settings.device], settings.backend, model.flops(size), size,
+            self.charts.stages.set_costs(device_stage_costs(
+                self.profiles[settings.device], settings.backend, model, size, settings.fit,
                 settings.pipeline, self.camera_size,
-            ))
+            ).chart())
         except InputError as exc:
             self.statusBar().showMessage(str(exc))
 
@@ -840,4 +834,4 @@ class MainWindow(QMainWindow):
         super().closeEvent(event)
 
 
-__all__ = ["MainWindow", "device_budget_mb"]
+__all__ = ["MainWindow"]

@@ -124,14 +124,19 @@ class MemoryModel:
 
     @property
     def budget_mb(self) -> float:
-        """The app's memory budget: a fraction of RAM (20 % by default); crossing it warns."""
-        return self.profile.memory.budget_fraction * self.profile.hardware.ram_mb
+        """The app's memory budget (``app_budget_mb``)."""
+        return app_budget_mb(self.profile)
 
     def kill_limit_mb(self, pressure_mb: float = 0.0) -> float:
         """Footprint at which the OS kills the app, lowered by other apps' `pressure_mb`."""
         if not (math.isfinite(pressure_mb) and pressure_mb >= 0):
             raise ValueError(f"pressure_mb must be a finite number >= 0, got {pressure_mb!r}")
         return max(0.0, self.profile.memory.kill_limit_mb - pressure_mb)
+
+
+def app_budget_mb(profile: DeviceProfile) -> float:
+    """The app's memory budget: a fraction of RAM (20 % by default); crossing it warns."""
+    return profile.memory.budget_fraction * profile.hardware.ram_mb
 
 
 def model_process_budget_mb(profile: DeviceProfile) -> float:

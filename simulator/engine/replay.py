@@ -28,6 +28,7 @@ from simulator import signals
 from simulator.device.cost import CostModel
 from simulator.device.memory import MemoryModel
 from simulator.device.thermal import ThermalModel
+from simulator.engine.costs import stage_costs
 from simulator.engine.scheduler import Decision, Scheduler
 from simulator.engine.worker import InferenceWorker
 from simulator.metrics.flicker import FlickerMeter, mean_luminance
@@ -166,15 +167,13 @@ class Replay:
             else []
         )
         cam = scenario.camera
-        screen_w, screen_h = screen_size
-        smoothing = self.pipeline.smoothing
-        self._pre_s = cost.preprocess_ms(cam.width, cam.height) / 1000.0
-        self._render_s = (
-            cost.compose_ms(screen_w, screen_h)
-            + cost.smooth_ms(smoothing.method, smoothing.colour != "none", screen_w, screen_h)
-        ) / 1000.0
-        self._screen = (screen_w, screen_h)
-        self._warp_s = cost.warp_ms(screen_w, screen_h) / 1000.0
+        stages = stage_costs(cost, self.pipeline, camera=(cam.width, cam.height),
+                             screen=screen_size, input_size=self.input_size,
+                             inference_flops=self.model.flops(chain.input_shape(self.input_size)))
+        self._pre_s = stages.preprocess / 1000.0
+        self._render_s = stages.render / 1000.0
+        self._screen = screen_size
+        self._warp_s = stages.warp / 1000.0
 
     # --- the event loop -------------------------------------------------------------
 
