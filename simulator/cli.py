@@ -237,6 +237,8 @@ def add_live_arguments(p: argparse.ArgumentParser) -> None:
                    help="virtual camera frame size (default 1280x720)")
     p.add_argument("--fps", type=float, default=30.0, help="camera / virtual camera rate")
     p.add_argument("--threads", type=int, default=2, help="ONNX Runtime threads")
+    p.add_argument("--fit", choices=("aspect", "crop", "letterbox", "squash"), default=None,
+                   help="how a frame fits the model input (as arsim run's --fit)")
     p.add_argument("--throttle", nargs="?", const="real", choices=("real", "off"),
                    default="off",
                    help="real: stylize in a worker process confined by the OS (cgroups, "
@@ -288,6 +290,7 @@ def main_live(args: argparse.Namespace, pipeline: PipelineSettings) -> int:
         virtual_cam_size=args.virtual_cam_size,
         fps=args.fps,
         threads=args.threads,
+        fit=args.fit,
         throttle=getattr(args, "throttle", None) == "real",
         cpu_fraction=getattr(args, "cpu_fraction", None),
         memory_limit_mb=getattr(args, "memory_limit_mb", None),

@@ -10,7 +10,7 @@ import statistics
 import time
 from collections.abc import Callable
 from contextlib import ExitStack
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from simulator import __version__, signals
@@ -31,33 +31,23 @@ from simulator.report import SCHEMA, write_reports
 from simulator.scenario.load import load_scenario
 from simulator.scenario.model import Scenario
 from simulator.sinks.video_file import VideoFileSink
+from simulator.stream_settings import StreamSettings
 from simulator.zoo.registry import ResolvedModel, resolve_model
 
 
-@dataclass(frozen=True)
-class RunSettings:
+@dataclass(frozen=True, kw_only=True)
+class RunSettings(StreamSettings):
     """Everything that chooses how a scenario is replayed (plain data: CLI, app and
-    tests build the same object)."""
+    tests build the same object). With ``throttle`` the confined worker's measured
+    latency drives the timeline; ``cpu_fraction`` None: calibrated to the device profile's
+    prediction; ``memory_limit_mb`` None: the profile's budget for the model process
+    (device.memory.model_process_budget_mb)."""
 
     device: str = "redmi-note-10"
     backend: str = "cpu"
-    model: str = "toon-classic"
-    input_size: int | None = None  # None: the model card's default size
-    # how a frame fits the model input: aspect | crop | letterbox | squash (pipeline/
-    # stylize.py); None: aspect for fully convolutional models, else squash
-    fit: str | None = None
     timing_only: bool = False
     output_video: bool = False
-    threads: int = 2  # ONNX Runtime threads on this host; never changes the timeline
     thumbnails: int = 6
-    pipeline: PipelineSettings = field(default_factory=PipelineSettings)
-    # Real throttling: inference in a worker process confined by the OS (cgroups, else a
-    # SIGSTOP/SIGCONT duty cycle and RLIMIT_AS); its measured latency drives the timeline.
-    throttle: bool = False
-    cpu_fraction: float | None = None  # None: calibrated to the device profile's prediction
-    # the worker's memory limit; None: the profile's budget for the model process
-    # (device.memory.model_process_budget_mb)
-    memory_limit_mb: float | None = None
     # On a memory_pressure event: release pooled buffers (ORT arena off) and force the
     # smallest input size (the seed's mitigations; one inference in flight is the design).
     memory_mitigations: bool = False
@@ -87,15 +77,11 @@ def run_scenario(
     if problem:
         raise InputError("--input-size", problem)
     resolve_fit(model.card, settings.fit)  # --fit aspect on a square-only model: refused
-    if settings.threads < 1:
-        raise InputError("--threads", f"expected a positive integer, got {settings.threads}")
-    settings.pipeline.validate()
+    settings.validate()
     for size in settings.pipeline.sizing.sizes:
         problem = model.card.input.size_problem(size)
         if problem:
             raise InputError("--sizes", f"{size}: {problem}")
-    if settings.throttle:
-        _check_throttle_arguments(settings)
     out_dir = prepare_output_dir(out_dir)  # a bad --out costs nothing: checked first
     stage = _Stage("loading the scenario")
     try:
@@ -115,20 +101,6 @@ class _Stage:
 
     name: str
     replaying: bool = False
-
-
-def _check_throttle_arguments(settings: RunSettings) -> None:
-    """Before any worker, cgroup or session exists."""
-    import math
-    import os
-
-    fraction, limit = settings.cpu_fraction, settings.memory_limit_mb
-    cores = os.cpu_count() or 1
-    if fraction is not None and not (math.isfinite(fraction) and 0 < fraction <= cores):
-        raise InputError("--cpu-fraction", f"expected a number of cores in (0, {cores}], "
-                         f"got {fraction!r}")
-    if limit is not None and not (math.isfinite(limit) and limit > 0):
-        raise InputError("--memory-limit-mb", f"expected a positive number of MB, got {limit!r}")
 
 
 def _interrupted_report(

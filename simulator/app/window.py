@@ -621,12 +621,7 @@ class MainWindow(QMainWindow):
 
     def live_settings(self, source: int | str) -> LiveSettings:
         """The LiveSettings of the window's choices (model, pipeline) for ``source``."""
-        settings = self.run_settings()
-        return LiveSettings(source=source, model=settings.model,
-                            input_size=settings.input_size, pipeline=settings.pipeline,
-                            fps=LIVE_FPS, threads=settings.threads,
-                            throttle=settings.throttle, cpu_fraction=settings.cpu_fraction,
-                            memory_limit_mb=settings.memory_limit_mb)
+        return LiveSettings(source=source, fps=LIVE_FPS, **self.run_settings().shared())
 
     def start_live(self, source: int | str | Path) -> None:
         """Run live mode (``simulator.engine.live.run_live``) on a camera index or a

@@ -25,7 +25,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Generic, TypeVar
 
@@ -38,11 +38,11 @@ from simulator.engine.worker import InferenceWorker
 from simulator.errors import InputError
 from simulator.metrics.timing import Shown, timing_metrics
 from simulator.pipeline.chain import Chain, WorkerKilled, scene_pipeline
-from simulator.pipeline.settings import PipelineSettings
 from simulator.pipeline.stylize import Stylizer
 from simulator.scenario.load import load_scenario
 from simulator.scenario.model import Anchor, Scenario
 from simulator.sinks.virtual_cam import VirtualCamSink, open_virtual_cam
+from simulator.stream_settings import StreamSettings
 from simulator.types import Frame, Intrinsics, Pose
 from simulator.zoo.host_bench import bench_model
 from simulator.zoo.registry import ResolvedModel, resolve_model
@@ -57,26 +57,21 @@ FrameCallback = Callable[[np.ndarray, dict[str, Any]], None]
 T = TypeVar("T")
 
 
-@dataclass(frozen=True)
-class LiveSettings:
+@dataclass(frozen=True, kw_only=True)
+class LiveSettings(StreamSettings):
     """``source``: a camera index (int) or a scenario path; ``model``: a zoo name, an .onnx
     path or "auto"; ``duration_s``: None runs until ``stop`` or Ctrl-C; ``fps``: the rate
-    asked of the camera, of the virtual camera, and the frame budget of "auto"."""
+    asked of the camera, of the virtual camera, and the frame budget of "auto". With
+    ``throttle`` the model runs in the confined worker (``cpu_fraction`` and
+    ``memory_limit_mb`` None: unlimited)."""
 
     source: int | str | Path
     model: str = "auto"
-    input_size: int | None = None
-    pipeline: PipelineSettings = field(default_factory=PipelineSettings)
     duration_s: float | None = None
     virtual_cam: bool = False
     fps: float = 30.0
-    threads: int = 2
     virtual_cam_size: tuple[int, int] = (1280, 720)
     virtual_cam_backend: str | None = None  # None: pyvirtualcam tries every backend
-    # Real throttling: stylize in an OS-confined worker process (simulator.engine.worker)
-    throttle: bool = False
-    cpu_fraction: float | None = None  # the worker's CPU quota (None: unlimited)
-    memory_limit_mb: float | None = None  # the worker's memory limit (None: unlimited)
 
     def validate(self) -> None:
         if isinstance(self.source, int) and self.source < 0:
@@ -85,14 +80,7 @@ class LiveSettings:
             raise InputError("--duration", f"expected seconds > 0, got {self.duration_s}")
         if not (0 < self.fps <= 240):
             raise InputError("--fps", f"expected a frame rate in (0, 240], got {self.fps}")
-        if self.threads < 1:
-            raise InputError("--threads", f"expected a positive integer, got {self.threads}")
-        if self.cpu_fraction is not None and not self.cpu_fraction > 0:
-            raise InputError("--cpu-fraction", f"expected a fraction > 0, got {self.cpu_fraction}")
-        if self.memory_limit_mb is not None and not self.memory_limit_mb > 0:
-            raise InputError("--memory-limit-mb",
-                             f"expected MB > 0, got {self.memory_limit_mb}")
-        self.pipeline.validate()
+        super().validate()
 
 
 @dataclass
@@ -280,13 +268,13 @@ class LiveRun:
             else:
                 self.model = resolve_model(settings.model)
             size = settings.input_size or self.model.card.input.default_size
-            stylizer = Stylizer(self.model, size, settings.threads)
+            stylizer = Stylizer(self.model, size, settings.threads, settings.fit)
             for candidate in p.sizing.sizes:
                 stylizer.check_size(candidate)
             if settings.throttle:  # last: nothing after it can fail and leave it behind
                 worker = InferenceWorker(
                     self.model, threads=settings.threads, cpu_fraction=settings.cpu_fraction,
-                    memory_limit_mb=settings.memory_limit_mb)
+                    memory_limit_mb=settings.memory_limit_mb, fit=settings.fit)
             self.chain = Chain(scene_pipeline(p, self.source.scene_depth_m), model=self.model,
                                input_size=size, fit=stylizer.fit, camera=self.source.camera,
                                anchors=self.source.anchors, stylizer=stylizer, worker=worker)
