@@ -16,10 +16,11 @@ from pathlib import Path
 from simulator import __version__, signals
 from simulator.device.catalog import load_profile
 from simulator.device.cost import CostModel
+from simulator.device.cpu_quota import calibrate
 from simulator.device.memory import MemoryModel, model_process_budget_mb
 from simulator.device.thermal import ThermalModel
 from simulator.engine.replay import DisplayObserver, Replay, ReplayResult
-from simulator.engine.worker import InferenceWorker, calibrate
+from simulator.engine.worker import InferenceWorker
 from simulator.errors import InputError
 from simulator.metrics.timing import timing_metrics
 from simulator.metrics.verdict import budgets_for, evaluate

@@ -18,8 +18,9 @@ import pytest
 
 from simulator.device import throttle
 from simulator.device.catalog import load_profile
+from simulator.device.cpu_quota import calibrate
 from simulator.engine import worker as worker_mod
-from simulator.engine.worker import InferenceWorker, calibrate
+from simulator.engine.worker import InferenceWorker
 from simulator.errors import InputError
 from simulator.pipeline.stylize import Stylizer
 from simulator.zoo.probe import write_conv_probe
