@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import statistics
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from contextlib import ExitStack
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -19,7 +19,7 @@ from simulator.device.cost import CostModel
 from simulator.device.cpu_quota import calibrate
 from simulator.device.memory import MemoryModel, model_process_budget_mb
 from simulator.device.thermal import ThermalModel
-from simulator.engine.replay import DisplayObserver, Replay, ReplayResult
+from simulator.engine.replay import Replay, ReplayResult
 from simulator.engine.worker import InferenceWorker
 from simulator.errors import InputError
 from simulator.metrics.timing import timing_metrics
@@ -31,6 +31,7 @@ from simulator.pipeline.stylize import Stylizer, input_shape, resolve_fit
 from simulator.report import SCHEMA, write_reports
 from simulator.scenario.load import load_scenario
 from simulator.scenario.model import Scenario
+from simulator.sinks import Sink
 from simulator.sinks.video_file import VideoFileSink
 from simulator.stream_settings import StreamSettings
 from simulator.zoo.registry import ResolvedModel, resolve_model
@@ -67,9 +68,10 @@ def run_scenario(
     settings: RunSettings,
     out_dir: Path,
     progress: Callable[[int, int], None] | None = None,
-    observer: DisplayObserver | None = None,
+    sinks: Sequence[Sink] = (),
 ) -> RunOutcome:
-    """Replay, judge and write the reports. Bad input raises InputError before any work."""
+    """Replay, judge and write the reports; each new screen also goes to ``sinks`` (e.g.
+    the app's views). Bad input raises InputError before any work."""
     profile = load_profile(settings.device)
     profile.backend(settings.backend)  # unknown backend: fail before loading anything big
     model = resolve_model(settings.model)
@@ -87,7 +89,7 @@ def run_scenario(
     stage = _Stage("loading the scenario")
     try:
         return _replay_and_report(scenario_path, settings, out_dir, profile, model, input_size,
-                                  progress, observer, stage)
+                                  progress, sinks, stage)
     except KeyboardInterrupt as exc:  # Ctrl-C, SIGTERM, SIGHUP (simulator.signals)
         if stage.replaying:
             raise
@@ -136,7 +138,7 @@ def _replay_and_report(
     model: ResolvedModel,
     input_size: int,
     progress: Callable[[int, int], None] | None,
-    observer: DisplayObserver | None,
+    sinks: Sequence[Sink],
     stage: _Stage,
 ) -> RunOutcome:
     with load_scenario(scenario_path) as scenario, ExitStack() as stack:
@@ -179,8 +181,7 @@ def _replay_and_report(
             display_hz=profile.hardware.display_hz,
             screen_size=(profile.hardware.screen_width, profile.hardware.screen_height),
             chain=chain,
-            screen_sink=sink,
-            observer=observer,
+            sinks=(*sinks, sink) if sink is not None else sinks,
             mitigate_memory=settings.memory_mitigations,
             relaunch_after_s=profile.app.cold_start_ms / 1000.0 if settings.relaunch else None,
             thumbnails=settings.thumbnails,

@@ -15,6 +15,7 @@ from scenario_fixtures import make_scenario
 
 from simulator.device.catalog import list_profiles
 from simulator.run import RunSettings, run_scenario
+from simulator.sinks import ShownFrame
 from simulator.zoo.probe import write_conv_probe
 
 SEED_FPS = {  # the seed table (DESIGN.md), AnimeGANv2 at 256x256
@@ -181,10 +182,22 @@ def test_zoo_models_on_the_redmi_cpu(model: str, check, ten_seconds: Path, tmp_p
 
 
 def test_observer_sees_every_display_with_its_images(small_scene: Path, tmp_path: Path) -> None:
-    seen = []
-    outcome = run_scenario(small_scene, RunSettings(), tmp_path,
-                           observer=lambda *args: seen.append(args))
-    assert [e for e, _, _, _ in seen] == outcome.report["display"]
-    _, inp, screen, stylized = seen[-1]
-    assert inp.shape == screen.shape == stylized.shape == (96, 160, 3)
-    assert not (screen == stylized).all()  # the HUD is drawn on the screen only
+    seen: list[ShownFrame] = []
+
+    class Recorder:
+        def send(self, frame: ShownFrame) -> None:
+            seen.append(frame)
+
+        def close(self) -> None:
+            pass
+
+    outcome = run_scenario(small_scene, RunSettings(), tmp_path, sinks=(Recorder(),))
+    assert [f.entry for f in seen] == outcome.report["display"]
+    assert [f.t for f in seen] == [e["t"] for e in outcome.report["display"]]
+    last = seen[-1]
+    assert last.input.shape == last.screen.shape == last.stylized.shape == (96, 160, 3)
+    assert not (last.screen == last.stylized).all()  # the HUD is drawn on the screen only
+    # the engine's flicker map is the one the report's warp error is the mean of
+    compared = [f for f in seen if f.entry["warp_error"] is not None]
+    assert compared and all(f.flicker_map is not None for f in compared)
+    assert seen[0].flicker_map is None

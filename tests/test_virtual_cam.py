@@ -17,6 +17,7 @@ import pytest
 import pyvirtualcam
 
 from simulator.errors import InputError
+from simulator.sinks import ShownFrame
 from simulator.sinks.virtual_cam import (
     VirtualCamSink,
     install_hint,
@@ -85,7 +86,7 @@ def _pattern(width: int, height: int) -> np.ndarray:
 def test_sink_sends_camera_sized_rgb_frames(test_backends: None) -> None:
     with VirtualCamSink(backend=RECORDING, fps=200) as sink:
         for _ in range(5):
-            sink.send(_pattern(640, 360))
+            sink.send(ShownFrame(0.0, _pattern(640, 360)))
         backend = RecordingTestBackend.last
         assert backend is not None and sink.device == "test://recording"
     assert backend.closed
@@ -120,7 +121,7 @@ def test_sink_paces_to_the_camera_rate(test_backends: None, monkeypatch: pytest.
     frame = _pattern(320, 180)
     started = time.perf_counter()
     for _ in range(n):
-        sink.send(frame)
+        sink.send(ShownFrame(0.0, frame))
     elapsed = time.perf_counter() - started
     sink.close()
     backend = RecordingTestBackend.last

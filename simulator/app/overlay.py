@@ -10,12 +10,14 @@ overlay toggles it composes that stylized picture itself with the same ``Composi
 from __future__ import annotations
 
 import threading
+import time
 from dataclasses import dataclass
 
 import numpy as np
 
 from simulator.pipeline.compose import Compositor
 from simulator.scenario.model import Scenario
+from simulator.sinks import ShownFrame
 from simulator.sinks.virtual_cam import VirtualCamSink
 from simulator.types import Pose
 
@@ -90,7 +92,7 @@ class VirtualCamFeeder:
                     return
                 frame, self._frame = self._frame, None
             try:
-                self.sink.send(frame)
+                self.sink.send(ShownFrame(time.perf_counter(), frame))
             except Exception as exc:  # a broken device must not kill the app
                 self.error = str(exc)
                 return

@@ -24,12 +24,12 @@ from PyQt6.QtCore import QThread, pyqtSignal
 from simulator.engine.live import LiveSettings, run_live
 from simulator.engine.scheduler import Decision, Scheduler
 from simulator.errors import InputError
-from simulator.metrics.flicker import warp_error
 from simulator.pipeline.chain import Chain
 from simulator.pipeline.stylize import Stylizer
 from simulator.run import RunOutcome, RunSettings, run_scenario
 from simulator.scenario.load import load_scenario
 from simulator.scenario.model import Scenario
+from simulator.sinks import ShownFrame
 from simulator.types import Frame
 from simulator.zoo.registry import resolve_model
 
@@ -77,7 +77,6 @@ class ReplayWorker(QThread):
         self._job: Job | None = None
         self._running = 0  # id of the job being executed
         self._frame_times: np.ndarray = np.zeros(0)
-        self._prev: tuple[np.ndarray, np.ndarray] | None = None
 
     # --- control (any thread) -------------------------------------------------------
 
@@ -137,7 +136,7 @@ class ReplayWorker(QThread):
             self._execute(job_id, job)
 
     def _execute(self, job_id: int, job: Job) -> None:
-        self._job, self._running, self._prev, self._samples = job, job_id, None, deque()
+        self._job, self._running, self._samples = job, job_id, deque()
         self.started_job.emit(job_id)
         out_dir = self.out_root / f"run-{job_id}"
         try:
@@ -151,7 +150,7 @@ class ReplayWorker(QThread):
                     return
                 self.timeline.emit(job_id, outcome.report)
             outcome = run_scenario(job.scenario, job.settings, out_dir,
-                                   progress=self._progress, observer=self._observe)
+                                   progress=self._progress, sinks=(self,))
         except InputError as exc:
             self.finished_job.emit(job_id, None, str(exc))
             return
@@ -207,18 +206,14 @@ class ReplayWorker(QThread):
         if w1 - w0 >= 0.5 * RATE_WINDOW_S:
             self.rate.emit((v1 - v0) / (w1 - w0))
 
-    def _observe(self, entry: dict, input_rgb: np.ndarray, screen_rgb: np.ndarray,
-                 stylized_rgb: np.ndarray) -> None:
-        """Every picture the phone shows: forward it (with a flicker heat-map) unless it is
-        before the seek target."""
+    def send(self, shown: ShownFrame) -> None:
+        """The app's views as a sink (sinks/): every picture the phone shows is forwarded,
+        with the engine's flicker map of it, unless it is before the seek target."""
+        entry = shown.entry
         if float(self._frame_times[entry["frame"]]) < self._job.start_t:
             return
-        heat = None
-        if self._prev is not None:
-            prev_in, prev_screen = self._prev
-            heat = warp_error(prev_in, input_rgb, prev_screen, screen_rgb).error_map
-        self._prev = (input_rgb, screen_rgb)
-        self.shown.emit(self._running, dict(entry), input_rgb, screen_rgb, heat, stylized_rgb)
+        self.shown.emit(self._running, dict(entry), shown.input, shown.screen,
+                        shown.flicker_map, shown.stylized)
         with self._cond:
             self._step = False
 

@@ -41,6 +41,7 @@ from simulator.pipeline.chain import Chain, WorkerKilled, scene_pipeline
 from simulator.pipeline.stylize import Stylizer
 from simulator.scenario.load import load_scenario
 from simulator.scenario.model import Anchor, Scenario
+from simulator.sinks import ShownFrame
 from simulator.sinks.virtual_cam import VirtualCamSink, open_virtual_cam
 from simulator.stream_settings import StreamSettings
 from simulator.types import Frame, Intrinsics, Pose
@@ -430,7 +431,8 @@ class LiveRun:
             if vcam is not None:
                 if self._screen is None and black is None:
                     black = np.zeros((vcam.height, vcam.width, 3), np.uint8)
-                vcam.send(self._screen if self._screen is not None else black)
+                screen = self._screen if self._screen is not None else black
+                vcam.send(ShownFrame(time.perf_counter(), screen))
 
     def run(self) -> dict[str, Any]:
         s = self.settings

@@ -17,7 +17,7 @@ from __future__ import annotations
 import bisect
 import heapq
 import math
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from enum import IntEnum
 
@@ -36,14 +36,9 @@ from simulator.metrics.timing import Shown
 from simulator.pipeline.chain import Chain, WorkerKilled
 from simulator.pipeline.face import FaceTrack
 from simulator.scenario.model import Scenario
+from simulator.sinks import ShownFrame, Sink
 from simulator.types import Frame
 from simulator.zoo.quality import ssim
-
-# Called with each new screen the phone shows: (virtual time, composited RGB image).
-ScreenSink = Callable[[float, np.ndarray], None]
-# Called with each display entry (report["display"] item), its input frame, the composed
-# screen and the stylized picture before composing (for viewers with their own overlays).
-DisplayObserver = Callable[[dict, np.ndarray, np.ndarray, np.ndarray], None]
 
 
 class Kind(IntEnum):
@@ -135,8 +130,7 @@ class Replay:
         display_hz: float,
         screen_size: tuple[int, int],
         chain: Chain,
-        screen_sink: ScreenSink | None = None,
-        observer: DisplayObserver | None = None,
+        sinks: Sequence[Sink] = (),
         mitigate_memory: bool = False,
         relaunch_after_s: float | None = None,
         thumbnails: int = 6,
@@ -151,8 +145,8 @@ class Replay:
         self.model = chain.model
         self.input_size = chain.input_size
         self.pipeline = chain.settings
-        self.screen_sink = screen_sink
-        self.observer = observer  # live views (the Qt app); None in batch runs
+        # where each new screen goes (sinks/: the video file, the app's views)
+        self.sinks = tuple(sinks)
         # real throttling: every model call in an OS-confined process (the chain's worker)
         self.worker: InferenceWorker | None = chain.worker
         self._memory_limit_mb = self.worker.memory_limit_mb if self.worker is not None else None
@@ -541,15 +535,15 @@ class Replay:
     def _show(self, shot: _Shot, rec: dict, entry: dict) -> None:
         """Compose the screen only when someone looks at it (video sink, viewer, report)."""
         wants_thumb = bool(self._thumb_targets) and shot.aligned >= self._thumb_targets[0]
-        if self.screen_sink is None and self.observer is None and not wants_thumb:
+        if not self.sinks and not wants_thumb:
             return
         hud = f"{self._recent_fps():4.1f} FPS  {entry['latency_ms']:5.0f} ms"
         screen = self.chain.compose(shot.image, self._pose(shot.aligned), rec["tracking"], hud,
                                     camera=self.scenario.camera_at(shot.aligned))
-        if self.screen_sink is not None:
-            self.screen_sink(self._now, screen)
-        if self.observer is not None:
-            self.observer(entry, shot.input, screen, shot.image)
+        shown = ShownFrame(self._now, screen, entry, shot.input, shot.image,
+                           self._flicker.last_map)
+        for sink in self.sinks:
+            sink.send(shown)
         if wants_thumb:
             self._thumbs.append((shot.aligned, shot.input, screen))
             while self._thumb_targets and self._thumb_targets[0] <= shot.aligned:

@@ -179,6 +179,9 @@ class FlickerMeter:
         self._frame_diffs: list[float] = []
         self._luminance: list[float] = []
         self._last_t = float("-inf")
+        # per-pixel warp error of the latest comparison, at the analysis size (the app's
+        # heat-map); None when the latest pair was not compared
+        self.last_map: np.ndarray | None = None
 
     def add(self, t: float, input_rgb: np.ndarray, output_rgb: np.ndarray) -> float | None:
         """Record one displayed pair; return its warp error (None for the first or no valid pixel).
@@ -194,10 +197,12 @@ class FlickerMeter:
         self._luminance.append(mean_luminance(cur.output))
         prev, prev_input = self._prev, self._prev_input
         self._prev, self._prev_input = cur, cur_input
+        self.last_map = None
         if prev is None or prev_input is None or prev.grey.shape != cur.grey.shape:
             return None
         self._frame_diffs.append(frame_diff(prev_input, cur_input, prev.output, cur.output))
         result = _compare(prev, cur)
+        self.last_map = result.error_map
         self._mask_fractions.append(result.mask_fraction)
         if np.isnan(result.error):
             return None

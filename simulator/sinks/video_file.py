@@ -9,6 +9,7 @@ import cv2
 import numpy as np
 
 from simulator.errors import InputError
+from simulator.sinks import ShownFrame
 
 
 class VideoFileSink:
@@ -29,8 +30,9 @@ class VideoFileSink:
         self._screen = np.zeros((height, width, 3), np.uint8)  # black until the first result
         self._written = 0
 
-    def __call__(self, t: float, screen_rgb: np.ndarray) -> None:
-        self._fill_until(t)
+    def send(self, frame: ShownFrame) -> None:
+        self._fill_until(frame.t)
+        screen_rgb = frame.screen
         if screen_rgb.shape[1::-1] != self.size:
             screen_rgb = cv2.resize(screen_rgb, self.size, interpolation=cv2.INTER_AREA)
         self._screen = cv2.cvtColor(screen_rgb, cv2.COLOR_RGB2BGR)

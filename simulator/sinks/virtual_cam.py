@@ -18,6 +18,7 @@ import cv2
 import numpy as np
 
 from simulator.errors import InputError
+from simulator.sinks import ShownFrame
 
 LINUX_HINT = (
     'install v4l2loopback-dkms and run: sudo modprobe v4l2loopback exclusive_caps=1 '
@@ -84,9 +85,9 @@ class VirtualCamSink:
         self.device: str = self.camera.device  # e.g. /dev/video10, OBS Virtual Camera
         self.frames_sent = 0
 
-    def send(self, rgb: np.ndarray) -> None:
-        """Send one frame (any size; letterboxed), then sleep until the next one is due."""
-        self.camera.send(letterbox(rgb, self.width, self.height))
+    def send(self, frame: ShownFrame) -> None:
+        """Send one screen (any size; letterboxed), then sleep until the next one is due."""
+        self.camera.send(letterbox(frame.screen, self.width, self.height))
         self.frames_sent += 1
         self.camera.sleep_until_next_frame()
 
