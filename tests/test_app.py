@@ -328,11 +328,10 @@ def test_stage_chart_follows_device_and_settings(window: MainWindow) -> None:
     assert stages.height_of("warp") > 0
 
 
-def test_real_throttling_action_runs_the_model_in_a_confined_worker(
+def test_real_throttling_action_runs_the_model_in_a_confined_worker(leftovers,
     qtbot, window: MainWindow, scenario: Path
 ) -> None:
     from simulator.device import throttle
-    from simulator.engine import worker
 
     window.model_combo.setCurrentIndex(window.model_combo.findData("ar-lite"))
     window.open_scenario(scenario)
@@ -344,7 +343,7 @@ def test_real_throttling_action_runs_the_model_in_a_confined_worker(
     report = finished.args[0].report
     assert report["settings"]["throttle"] is True
     assert report["throttle"]["mechanism"] in throttle.MECHANISMS
-    assert throttle.our_cgroups() == [] and worker.our_segments() == []
+    assert not leftovers.new()
 
 
 def test_preview_runs_the_engine_chain_at_the_replay_start_size(scenario: Path) -> None:

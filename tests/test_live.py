@@ -169,11 +169,10 @@ def test_main_live_prints_and_writes_stats(
     assert json.loads(out.read_text())["displayed_frames"] > 0
 
 
-def test_live_with_real_throttling_uses_a_confined_worker(
+def test_live_with_real_throttling_uses_a_confined_worker(leftovers,
     source: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     from simulator.device import throttle
-    from simulator.engine import worker
 
     settings = LiveSettings(source=source, model="ar-lite", duration_s=1.0, throttle=True,
                             cpu_fraction=0.5, threads=1)
@@ -181,7 +180,7 @@ def test_live_with_real_throttling_uses_a_confined_worker(
     assert stats["displayed_frames"] > 0 and stats["inference_fps"] > 0
     assert stats["throttle_mechanism"] in throttle.MECHANISMS
     assert stats["worker_restarts"] == 0
-    assert throttle.our_cgroups() == [] and worker.our_segments() == []
+    assert not leftovers.new()
     assert run_live(replace(settings, throttle=False))["throttle_mechanism"] is None
     parser = argparse.ArgumentParser()
     add_live_arguments(parser)
@@ -190,7 +189,7 @@ def test_live_with_real_throttling_uses_a_confined_worker(
                               "--memory-limit-mb", "400"])
     assert main_live(args, PipelineSettings()) == 0
     assert "throttling: " in capsys.readouterr().out
-    assert throttle.our_cgroups() == [] and worker.our_segments() == []
+    assert not leftovers.new()
     bad = parser.parse_args(["--source", str(source), "--cpu-fraction", "0.5"])
     with pytest.raises(InputError, match="--throttle real"):
         main_live(bad, PipelineSettings())

@@ -9,8 +9,6 @@ from pathlib import Path
 import pytest
 from scenario_fixtures import make_scenario
 
-from simulator.device.throttle import our_cgroups
-from simulator.engine.worker import our_segments
 from simulator.run import RunSettings, run_scenario
 
 
@@ -20,7 +18,7 @@ def scenario(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return make_scenario(tmp_path_factory.mktemp("t") / "s", frames=90, width=96, height=64)
 
 
-def test_measured_latency_drives_the_timeline(scenario: Path, tmp_path: Path) -> None:
+def test_measured_latency_drives_the_timeline(leftovers, scenario: Path, tmp_path: Path) -> None:
     settings = RunSettings(model="ar-lite", throttle=True, cpu_fraction=0.5)
     report = run_scenario(scenario, settings, tmp_path).report
     throttle = report["throttle"]
@@ -33,10 +31,10 @@ def test_measured_latency_drives_the_timeline(scenario: Path, tmp_path: Path) ->
     assert durations[len(durations) // 2] == pytest.approx(throttle["measured_latency_ms"],
                                                            rel=0.3)
     assert len(set(durations)) > 1  # measured, not a constant from the cost model
-    assert not our_cgroups() and not our_segments()
+    assert not leftovers.new()
 
 
-def test_a_worker_killed_for_memory_is_an_oom_and_the_run_finishes(
+def test_a_worker_killed_for_memory_is_an_oom_and_the_run_finishes(leftovers,
     tmp_path: Path,
 ) -> None:
     events = [{"t": 0.2, "type": "memory_pressure", "mb": 400}]
@@ -50,7 +48,7 @@ def test_a_worker_killed_for_memory_is_an_oom_and_the_run_finishes(
     assert report["complete"] is True and not report["verdict"]["passed"]
     assert not [d for d in report["display"] if d["t"] > 0.3]
     assert (tmp_path / "out" / "report.html").exists()
-    assert not our_cgroups() and not our_segments()
+    assert not leftovers.new()
 
 
 # --- a real kernel OOM under memory pressure (needs a writable memory cgroup) -------------
@@ -69,13 +67,17 @@ needs_cgroups = pytest.mark.skipif(not _cgroups_writable(),
 
 
 def _balloons() -> list[str]:
+    """This process's balloon children still running (another pytest-xdist process may
+    have its own)."""
+    import os
     import subprocess
 
-    out = subprocess.run(["ps", "-eo", "pid,args"], capture_output=True, text=True).stdout
-    return [line for line in out.splitlines() if "import mmap, sys" in line]
+    out = subprocess.run(["ps", "-eo", "ppid,pid,args"], capture_output=True, text=True).stdout
+    return [line for line in out.splitlines()
+            if "import mmap, sys" in line and line.split()[0] == str(os.getpid())]
 
 
-def _arsim(tmp_path: Path, *extra: str) -> dict:
+def _arsim(tmp_path: Path, leftovers, *extra: str) -> dict:
     from simulator.cli import main
 
     main(["run", str(REPO / "scenarios" / "memory-pressure"), "--device", "tight-1gb",
@@ -83,13 +85,15 @@ def _arsim(tmp_path: Path, *extra: str) -> dict:
           "--out", str(tmp_path), *extra])
     for name in ("report.json", "report.html", "junit.xml"):
         assert (tmp_path / name).exists()
-    assert not our_cgroups() and not our_segments() and not _balloons()
+    assert not leftovers.new() and not _balloons()
     return json.loads((tmp_path / "report.json").read_text())
 
 
 @needs_cgroups
-def test_memory_pressure_is_a_kernel_oom_kill_under_the_tight_profile(tmp_path: Path) -> None:
-    report = _arsim(tmp_path)
+def test_memory_pressure_is_a_kernel_oom_kill_under_the_tight_profile(
+    leftovers, tmp_path: Path
+) -> None:
+    report = _arsim(tmp_path, leftovers)
     (oom,) = report["oom_events"]
     assert oom["source"] == "kernel" and oom["cause"] == "kernel OOM"
     assert oom["t"] == pytest.approx(1.5, abs=0.05) and "relaunched_at" not in oom
@@ -101,8 +105,8 @@ def test_memory_pressure_is_a_kernel_oom_kill_under_the_tight_profile(tmp_path: 
 
 
 @needs_cgroups
-def test_the_seed_mitigations_survive_the_same_pressure(tmp_path: Path) -> None:
-    report = _arsim(tmp_path, "--mitigate-memory", "--sizes", "128,256")
+def test_the_seed_mitigations_survive_the_same_pressure(leftovers, tmp_path: Path) -> None:
+    report = _arsim(tmp_path, leftovers, "--mitigate-memory", "--sizes", "128,256")
     assert report["oom_events"] == []
     # the smallest size when the pressure comes at 1.5 s: switched for it, or already there
     # because the measured latency was over budget first (a busy host)
@@ -114,7 +118,7 @@ def test_the_seed_mitigations_survive_the_same_pressure(tmp_path: Path) -> None:
 
 
 @needs_cgroups
-def test_a_killed_app_relaunches_after_the_cold_start(tmp_path: Path) -> None:
+def test_a_killed_app_relaunches_after_the_cold_start(leftovers, tmp_path: Path) -> None:
     events = [{"t": 0.3, "type": "memory_pressure", "mb": 55},
               {"t": 0.6, "type": "memory_pressure", "mb": 0}]
     scenario = make_scenario(tmp_path / "r", frames=150, width=96, height=64, events=events)
@@ -127,11 +131,11 @@ def test_a_killed_app_relaunches_after_the_cold_start(tmp_path: Path) -> None:
     resumed = [d for d in report["display"] if d["t"] > oom["relaunched_at"]]
     assert resumed and not [d for d in report["display"] if oom["t"] + 0.1 < d["t"]
                             < oom["relaunched_at"]]
-    assert not our_cgroups() and not our_segments() and not _balloons()
+    assert not leftovers.new() and not _balloons()
 
 
 @needs_cgroups
-def test_the_balloon_is_released_on_zero_and_on_close() -> None:
+def test_the_balloon_is_released_on_zero_and_on_close(leftovers) -> None:
     from simulator.engine.worker import InferenceWorker
 
     with InferenceWorker("ar-lite", cpu_fraction=1.0, memory_limit_mb=200) as worker:
@@ -141,11 +145,11 @@ def test_the_balloon_is_released_on_zero_and_on_close() -> None:
         assert not _balloons()
         worker.apply_pressure(500)  # capped at the limit minus a margin
         assert worker.balloon is not None and worker.balloon.mb < 200
-    assert not our_cgroups() and not our_segments() and not _balloons()
+    assert not leftovers.new() and not _balloons()
 
 
 @pytest.mark.slow
-def test_face_priority_under_real_throttling_stylizes_in_the_worker(
+def test_face_priority_under_real_throttling_stylizes_in_the_worker(leftovers,
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """With face priority on, every model call (face crop and background) runs in the
     confined worker and is timed there; the parent's Stylizer is never called (it once
@@ -166,4 +170,4 @@ def test_face_priority_under_real_throttling_stylizes_in_the_worker(
     assert report["throttle"]["measured_latency_ms"] > 0
     runs = [f for f in report["frames"] if f["t_infer_end"] is not None]
     assert len({round(f["t_infer_end"] - f["t_infer_start"], 6) for f in runs}) > 1  # measured
-    assert not our_cgroups() and not our_segments()
+    assert not leftovers.new()

@@ -211,7 +211,7 @@ def test_stale_segment_sweep(tmp_path: Path) -> None:
     assert not stale.exists()
 
 
-def test_face_tracker_in_the_worker_matches_the_in_process_one() -> None:
+def test_face_tracker_in_the_worker_matches_the_in_process_one(leftovers) -> None:
     import cv2
 
     from simulator.pipeline.face import FaceTracker, FaceTrackerSettings
@@ -224,7 +224,6 @@ def test_face_tracker_in_the_worker_matches_the_in_process_one() -> None:
     with FaceTracker(settings) as tracker:
         local = tracker.update(0.0, frame, 0)
     assert local is not None
-    before = (set(throttle.our_cgroups()), set(worker_mod.our_segments()))  # module fixtures'
     with InferenceWorker("ar-lite", cpu_fraction=0.5) as w:
         got = w.track(0.0, frame, 0, settings)
         assert got is not None and got.detected and got.age == 0
@@ -236,5 +235,4 @@ def test_face_tracker_in_the_worker_matches_the_in_process_one() -> None:
         assert w.tracker_stats.detections == 1 and w.tracker_stats.found == 1
         assert w.infer(frame, 256).output is not None  # inference still works after it
         assert w.track(0.1, np.zeros((240, 320, 3), np.uint8), 3) is not None  # cached
-    assert set(throttle.our_cgroups()) <= before[0]
-    assert set(worker_mod.our_segments()) <= before[1]
+    assert not leftovers.new()

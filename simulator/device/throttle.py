@@ -685,7 +685,7 @@ def _lowering(path: Path, value: str) -> bool:
         return True
 
 
-def _rmdir_retry(path: Path, timeout_s: float = 2.0) -> None:
+def _rmdir_retry(path: Path, timeout_s: float = 10.0) -> None:
     """rmdir, retrying while a dying process still holds the cgroup (EBUSY)."""
     deadline = time.monotonic() + timeout_s
     while True:

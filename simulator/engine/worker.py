@@ -2,27 +2,16 @@
 
 ``InferenceWorker`` starts ``python -m simulator.engine.worker FD`` (a socketpair end),
 confines it (``simulator.device.throttle.confine``) *before* it loads the model, and talks a
-small explicit protocol over the socket (pickled tuples, never frames):
-
-    parent -> child                         child -> parent
-    ("load", path, threads, arena)          ("hello", pid) first, then ("ready", rss_mb)
-    ("map", in_name, out_name, nbytes)      -
-    ("infer", seq, h, w, size, fit)         ("ok", seq, latency_ms, cpu_ms, rss_mb)
-                                            | ("error", seq, text) | ("oom", seq, text)
-    ("detect", seq, h, w, t, index, face)   ("track", seq, track, stats) | ("error", seq, text)
-    ("release", arena)                      ("released", rss_mb)
-    ("stop",)                               - (exits)
+small explicit protocol over the socket: the dataclass messages of
+``simulator.engine.worker_protocol`` (never frames).
 
 Frames travel through two POSIX shared-memory segments (input, output) sized for the
-largest frame so far. "detect" runs ``simulator.pipeline.face.FaceTracker`` (created in
-the child on first use, with the ``FaceTrackerSettings`` fields ``face`` as a dict) on the
-frame in the input segment; ``track`` is None or (box, keypoints as lists, confidence,
-detected, age, detection box or None), ``stats`` the tracker's counters (``TrackerStats``).
-``latency_ms`` is measured inside the worker around the Stylizer's
-preprocess + run + postprocess. If the worker dies (kernel OOM kill = SIGKILL with the
-cgroup's oom_kill counter up), ``infer`` says so in ``WorkerReply.killed`` and ``restart()``
-relaunches it like a phone app. ``close()`` (also ``with``, atexit) removes the process, the
-shared memory and the cgroup.
+largest frame so far. ``Detect`` runs ``simulator.pipeline.face.FaceTracker`` (created in
+the child on first use) on the frame in the input segment. ``Done.latency_ms`` is measured
+inside the worker around the Stylizer's preprocess + run + postprocess. If the worker
+dies (kernel OOM kill = SIGKILL with the cgroup's oom_kill counter up), ``infer`` says so
+in ``WorkerReply.killed`` and ``restart()`` relaunches it like a phone app. ``close()``
+(also ``with``, atexit) removes the process, the shared memory and the cgroup.
 """
 
 from __future__ import annotations
@@ -47,6 +36,7 @@ import numpy as np
 
 import simulator
 from simulator.device.throttle import Balloon, Confinement, confine, pid_alive
+from simulator.engine import worker_protocol as wp
 from simulator.errors import InputError, first_line
 from simulator.zoo.registry import ResolvedModel, resolve_model
 
@@ -170,14 +160,14 @@ class InferenceWorker:
         self.confinement = confine(self._proc.pid, cpu_fraction=self.cpu_fraction,
                                    memory_limit_mb=self.memory_limit_mb, threads=self.threads,
                                    mechanism=self.mechanism_request)
-        self._conn.send(("load", str(self.model.path), self.threads, self.arena))
+        self._conn.send(wp.Load(str(self.model.path), self.threads, self.arena))
         ready = self._receive(self.start_timeout_s)
         if ready is None:
             return
-        if ready[0] == "error":
-            raise InputError(self.model.path, ready[-1])
+        if isinstance(ready, wp.Error):
+            raise InputError(self.model.path, ready.text)
         if self._shm is not None:
-            self._conn.send(("map", self._shm[0].name, self._shm[1].name, self._shm[0].size))
+            self._conn.send(wp.Map(self._shm[0].name, self._shm[1].name, self._shm[0].size))
         if self.pressure_mb > 0 and self.can_balloon:
             self._inflate()  # a relaunch under pressure: the other apps still hold it
 
@@ -211,7 +201,7 @@ class InferenceWorker:
             if proc is not None and proc.poll() is None:
                 with contextlib.suppress(OSError, ValueError):
                     if conn is not None:
-                        conn.send(("stop",))
+                        conn.send(wp.Stop())
                 try:
                     proc.wait(timeout=2.0)
                 except subprocess.TimeoutExpired:
@@ -250,23 +240,22 @@ class InferenceWorker:
         self._seq += 1
         seq = self._seq
         start = time.perf_counter()
-        self._conn.send(("infer", seq, height, width, size, self.fit))
+        self._conn.send(wp.Infer(seq, height, width, size, self.fit))
         while True:
             reply = self._receive(timeout_s)
             elapsed = (time.perf_counter() - start) * 1000.0
             if reply is None:
                 return WorkerReply(None, elapsed, self._last_peak, killed=self.killed)
-            if reply[1] != seq:
+            if getattr(reply, "seq", None) != seq:
                 continue  # the answer to a request abandoned by an exception (Ctrl-C)
-            if reply[0] == "ok":
-                _, _, latency_ms, cpu_ms, rss_mb = reply
+            if isinstance(reply, wp.Done):
                 out = np.frombuffer(self._shm[1].buf, np.uint8, nbytes)
                 output = out.reshape(height, width, 3).copy()
-                return WorkerReply(output, latency_ms, rss_mb, None, cpu_ms)
-            if reply[0] == "oom":  # RLIMIT_AS: the allocation failed, the app dies
-                self._kill(f"allocation failure under RLIMIT_AS ({reply[2]})")
+                return WorkerReply(output, reply.latency_ms, reply.rss_mb, None, reply.cpu_ms)
+            if isinstance(reply, wp.OutOfMemory):  # RLIMIT_AS: the allocation failed
+                self._kill(f"allocation failure under RLIMIT_AS ({reply.text})")
                 return WorkerReply(None, elapsed, self._last_peak, killed=self.killed)
-            raise RuntimeError(f"inference worker: {reply[2]}")
+            raise RuntimeError(f"inference worker: {reply.text}")
 
     def track(self, t: float, rgb: np.ndarray, index: int,
               settings: FaceTrackerSettings | None = None,
@@ -288,26 +277,25 @@ class InferenceWorker:
         np.frombuffer(self._shm[0].buf, np.uint8, rgb.nbytes)[:] = rgb.reshape(-1)
         self._seq += 1
         seq = self._seq
-        self._conn.send(("detect", seq, height, width, float(t), int(index), face))
+        self._conn.send(wp.Detect(seq, height, width, float(t), int(index), face))
         while True:
             reply = self._receive(timeout_s)
             if reply is None:
                 return None
-            if reply[1] != seq:
+            if getattr(reply, "seq", None) != seq:
                 continue
-            if reply[0] == "oom":
-                self._kill(f"allocation failure under RLIMIT_AS ({reply[2]})")
+            if isinstance(reply, wp.OutOfMemory):
+                self._kill(f"allocation failure under RLIMIT_AS ({reply.text})")
                 return None
-            if reply[0] != "track":
-                raise RuntimeError(f"face tracker in the worker: {reply[2]}")
-            _, _, found, stats = reply
-            self.tracker_stats = TrackerStats(**stats)
+            if not isinstance(reply, wp.Tracked):
+                raise RuntimeError(f"face tracker in the worker: {reply.text}")
+            self.tracker_stats = TrackerStats(**reply.stats)
+            found = reply.found
             if found is None:
                 return None
-            box, keypoints, confidence, detected, age, raw = found
-            return FaceTrack(box=tuple(box), keypoints=np.asarray(keypoints, float),
-                             confidence=confidence, detected=detected, age=age,
-                             detection_box=None if raw is None else tuple(raw))
+            return FaceTrack(box=found.box, keypoints=np.asarray(found.keypoints, float),
+                             confidence=found.confidence, detected=found.detected,
+                             age=found.age, detection_box=found.detection_box)
 
     def release_memory(self, arena: bool | None = None) -> float | None:
         """Drop pooled buffers: recreate the session (``arena`` False disables the CPU
@@ -317,11 +305,11 @@ class InferenceWorker:
         if arena is not None:
             self.arena = arena
         assert self._conn is not None
-        self._conn.send(("release", self.arena))
+        self._conn.send(wp.Release(self.arena))
         while True:
             reply = self._receive(60.0)
-            if reply is None or reply[0] == "released":
-                return None if reply is None else reply[1]
+            if reply is None or isinstance(reply, wp.Released):
+                return None if reply is None else reply.rss_mb
 
     def set_cpu_fraction(self, fraction: float | None) -> None:
         """Change the CPU quota of the running worker (and of later launches)."""
@@ -395,7 +383,7 @@ class InferenceWorker:
 
     # --- internals -------------------------------------------------------------------------
 
-    def _receive(self, timeout_s: float) -> tuple[Any, ...] | None:
+    def _receive(self, timeout_s: float) -> Any:
         """The next message, or None when the worker died / timed out (``killed`` set)."""
         assert self._conn is not None and self._proc is not None
         try:
@@ -451,7 +439,7 @@ class InferenceWorker:
                shared_memory.SharedMemory(f"{base}-out", create=True, size=nbytes))
         old, self._shm = self._shm, new
         assert self._conn is not None
-        self._conn.send(("map", new[0].name, new[1].name, nbytes))
+        self._conn.send(wp.Map(new[0].name, new[1].name, nbytes))
         for segment in old or ():
             _drop_segment(segment)  # the worker keeps its mapping until it maps the new pair
 
@@ -494,7 +482,7 @@ atexit.register(close_all)
 
 
 def _child_main(fd: int) -> None:
-    """The worker: serve requests until "stop" or EOF (the parent went away)."""
+    """The worker: serve requests until ``Stop`` or EOF (the parent went away)."""
     import ctypes
     import gc
     import mmap
@@ -511,89 +499,98 @@ def _child_main(fd: int) -> None:
 
     ort.set_default_logger_severity(4)  # errors travel back in the reply, not on stderr
     conn = Connection(fd)
-    conn.send(("hello", os.getpid()))
+    conn.send(wp.Hello(os.getpid()))
     try:
-        msg = conn.recv()
+        load = conn.recv()
     except EOFError:
         return
-    _, path, threads, arena = msg
     try:
-        model = resolve_model(path)
-        stylizer = Stylizer(model, model.card.input.default_size, threads, arena=arena)
+        model = resolve_model(load.path)
+        stylizer = Stylizer(model, model.card.input.default_size, load.threads, arena=load.arena)
     except Exception as exc:  # one line back to the parent
-        conn.send(("error", 0, first_line(exc)))
+        conn.send(wp.Error(0, first_line(exc)))
         return
-    conn.send(("ready", _self_rss()))
+    conn.send(wp.Ready(_self_rss()))
     maps: list[mmap.mmap] = []
-    tracker: Any = None  # FaceTracker, created by the first "detect"
+    tracker: Any = None  # FaceTracker, created by the first Detect
     while True:
         try:
             msg = conn.recv()
         except EOFError:
             return
-        kind = msg[0]
-        if kind == "stop":
+        if isinstance(msg, wp.Stop):
             if tracker is not None:
                 tracker.close()
             return
-        if kind == "map":
+        if isinstance(msg, wp.Map):
             for m in maps:
                 m.close()
             maps = []
-            for name in msg[1:3]:
+            for name in (msg.input, msg.output):
                 with open(SHM_DIR / name, "r+b") as handle:  # no resource tracker here
-                    maps.append(mmap.mmap(handle.fileno(), msg[3]))
-        elif kind == "infer":
-            _, seq, height, width, size, stylizer.fit = msg
-            nbytes = height * width * 3
-            frame = np.frombuffer(maps[0], np.uint8, nbytes).reshape(height, width, 3)
-            try:
-                cpu0, t0 = time.process_time(), time.perf_counter()
-                out = stylizer.stylize(frame, size)
-                latency = (time.perf_counter() - t0) * 1000.0
-                cpu_ms = (time.process_time() - cpu0) * 1000.0
-                np.frombuffer(maps[1], np.uint8, nbytes)[:] = out.reshape(-1)
-                del frame, out
-                conn.send(("ok", seq, latency, cpu_ms, _self_rss()))
-            except MemoryError as exc:
-                conn.send(("oom", seq, f"MemoryError {exc}"[:200]))
-            except Exception as exc:
-                text = first_line(exc, limit=10_000)
-                if "failed to allocate" in text.lower():
-                    text = text[text.lower().index("failed to allocate"):]
-                kind = "oom" if "alloc" in text.lower() else "error"
-                conn.send((kind, seq, text[:200]))
-        elif kind == "detect":
-            _, seq, height, width, t, index, face = msg
-            frame = np.frombuffer(maps[0], np.uint8, height * width * 3).reshape(height, width, 3)
-            try:
-                if tracker is None:
-                    from simulator.pipeline.face import FaceTracker, FaceTrackerSettings
+                    maps.append(mmap.mmap(handle.fileno(), msg.nbytes))
+        elif isinstance(msg, wp.Infer):
+            conn.send(_infer(stylizer, maps, msg))
+        elif isinstance(msg, wp.Detect):
+            if tracker is None:
+                from simulator.pipeline.face import FaceTracker, FaceTrackerSettings
 
-                    tracker = FaceTracker(FaceTrackerSettings(**face))
-                track = tracker.update(t, frame.copy(), index)
-                found = None if track is None else (
-                    [float(v) for v in track.box], track.keypoints.tolist(),
-                    float(track.confidence), bool(track.detected), int(track.age),
-                    None if track.detection_box is None else list(track.detection_box))
-                stats = {"frames": tracker.frames, "detections": tracker.detections,
-                         "found": tracker.found,
-                         "detections_per_s": tracker.detections_per_s,
-                         "ms_per_detection": tracker.ms_per_detection}
-                del frame
-                conn.send(("track", seq, found, stats))
-            except MemoryError as exc:
-                conn.send(("oom", seq, f"MemoryError {exc}"[:200]))
-            except Exception as exc:
-                conn.send(("error", seq, first_line(exc)))
-        elif kind == "release":
+                tracker = FaceTracker(FaceTrackerSettings(**msg.face))
+            conn.send(_detect(tracker, maps, msg))
+        elif isinstance(msg, wp.Release):
             def trim() -> None:
                 gc.collect()
                 with contextlib.suppress(AttributeError):
                     libc.malloc_trim(0)
 
-            stylizer.reopen(bool(msg[1]), before=trim)
-            conn.send(("released", _self_rss()))
+            stylizer.reopen(msg.arena, before=trim)
+            conn.send(wp.Released(_self_rss()))
+
+
+def _frame(maps: list, height: int, width: int) -> np.ndarray:
+    return np.frombuffer(maps[0], np.uint8, height * width * 3).reshape(height, width, 3)
+
+
+def _infer(stylizer: Any, maps: list, msg: wp.Infer) -> wp.Done | wp.Error | wp.OutOfMemory:
+    """One ``Infer`` in the child: the frame from the input segment, the result into the
+    output one, timed around the Stylizer."""
+    frame = _frame(maps, msg.height, msg.width)
+    stylizer.fit = msg.fit
+    try:
+        cpu0, t0 = time.process_time(), time.perf_counter()
+        out = stylizer.stylize(frame, msg.size)
+        latency = (time.perf_counter() - t0) * 1000.0
+        cpu_ms = (time.process_time() - cpu0) * 1000.0
+        np.frombuffer(maps[1], np.uint8, frame.nbytes)[:] = out.reshape(-1)
+        del frame, out
+        return wp.Done(msg.seq, latency, cpu_ms, _self_rss())
+    except MemoryError as exc:
+        return wp.OutOfMemory(msg.seq, f"MemoryError {exc}"[:200])
+    except Exception as exc:
+        text = first_line(exc, limit=10_000)
+        if "failed to allocate" in text.lower():
+            text = text[text.lower().index("failed to allocate"):]
+        if "alloc" in text.lower():
+            return wp.OutOfMemory(msg.seq, text[:200])
+        return wp.Error(msg.seq, text[:200])
+
+
+def _detect(tracker: Any, maps: list, msg: wp.Detect) -> wp.Tracked | wp.Error | wp.OutOfMemory:
+    """One ``Detect`` in the child: the face tracker on the frame in the input segment."""
+    try:
+        track = tracker.update(msg.t, _frame(maps, msg.height, msg.width).copy(), msg.index)
+        found = None if track is None else wp.FoundFace(
+            tuple(float(v) for v in track.box), track.keypoints.tolist(),
+            float(track.confidence), bool(track.detected), int(track.age),
+            None if track.detection_box is None else tuple(track.detection_box))
+        stats = {"frames": tracker.frames, "detections": tracker.detections,
+                 "found": tracker.found, "detections_per_s": tracker.detections_per_s,
+                 "ms_per_detection": tracker.ms_per_detection}
+        return wp.Tracked(msg.seq, found, stats)
+    except MemoryError as exc:
+        return wp.OutOfMemory(msg.seq, f"MemoryError {exc}"[:200])
+    except Exception as exc:
+        return wp.Error(msg.seq, first_line(exc))
 
 
 def _self_rss() -> float | None:
