@@ -7,13 +7,24 @@ replays); single slow tests elsewhere carry `@pytest.mark.slow` themselves.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 SLOW_MODULES = {
-    "test_animegan_parity", "test_app", "test_device_appium", "test_face_report",
+    "test_ab", "test_animegan_parity", "test_app", "test_device_appium", "test_face_report",
     "test_lite_parity", "test_live", "test_pytest_plugin", "test_quantize", "test_signals",
     "test_throttle", "test_throttle_run", "test_virtual_cam", "test_web_target", "test_worker",
 }
+
+
+def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool | None:
+    """With ``-m "not slow"`` the slow modules are not even imported (torch alone takes
+    seconds to import, in every pytest-xdist process)."""
+    if config.getoption("markexpr", "").strip() == "not slow" \
+            and collection_path.stem in SLOW_MODULES:
+        return True
+    return None
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

@@ -87,7 +87,11 @@ def session(arch: bytes) -> ort.InferenceSession:
     return ort.InferenceSession(arch, options, providers=["CPUExecutionProvider"])
 
 
-@pytest.mark.parametrize(("height", "width"), [(256, 256), (264, 264), (72, 136)])
+@pytest.mark.parametrize(("height", "width"), [
+    pytest.param(256, 256, marks=pytest.mark.slow),  # full-size runs: seconds each
+    pytest.param(264, 264, marks=pytest.mark.slow),
+    (72, 136),
+])
 def test_runs_at_any_size_and_keeps_the_shape(
     session: ort.InferenceSession, height: int, width: int
 ) -> None:

@@ -177,8 +177,8 @@ def test_recording_without_pose_track_is_video_only(tmp_path, source):
 def test_plain_mp4_is_not_ours(tmp_path, source):
     mp4 = write_arcore_mp4(tmp_path / "phone.mp4", [(source[1], list(range(0, 15 * 66_666,
                                                                               66_666)))], [])
-    assert arsim_app.IMPORTER.why_not(mp4) is not None
-    assert arsim_app.IMPORTER.why_not(tmp_path) is not None
+    assert "without ARCore data tracks" in arsim_app.IMPORTER.why_not(mp4)
+    assert "no " in arsim_app.IMPORTER.why_not(tmp_path)  # a folder without the iOS header
 
 
 @pytest.mark.parametrize(

@@ -65,7 +65,9 @@ def _extent(gray: np.ndarray) -> tuple[int, int]:
     return int(xs.max() - xs.min() + 1), int(ys.max() - ys.min() + 1)
 
 
-@pytest.mark.parametrize("name", FC_MODELS)
+# AnimeGANv2's full generator at three rectangles takes seconds: the slow set runs it
+@pytest.mark.parametrize("name", [pytest.param(m, marks=pytest.mark.slow)
+                                  if m == "animeganv2-arch" else m for m in FC_MODELS])
 def test_cards_that_say_fully_convolutional_accept_any_rectangle(name: str) -> None:
     """The committed card's claim, checked by running the graph at non-square shapes."""
     card = load_card(models_dir() / f"{name}.card.json")

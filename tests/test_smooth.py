@@ -204,3 +204,5 @@ def test_settings_validation(field: str, value: object) -> None:
 def test_default_settings_are_valid() -> None:
     SmoothSettings().validate()
     SmoothSettings(method="flow", cut_threshold=math.inf, work_side=0).validate()
+    with pytest.raises(InputError):  # the check is not a no-op
+        SmoothSettings(method="blur").validate()
