@@ -138,6 +138,17 @@ def test_luminance_helpers() -> None:
     assert luminance_flicker([0.4, 0.6, 0.4, 0.6]) == pytest.approx(0.4)
 
 
+def test_mean_luminance_is_the_per_pixel_luma_mean() -> None:
+    """The channel-means shortcut equals the mean of every pixel's Rec. 709 luma."""
+    from simulator.metrics.flicker import REC709
+
+    image = np.random.default_rng(3).integers(0, 256, (90, 160, 3), dtype=np.uint8)
+    per_pixel = (image.astype(np.float64) / 255.0).reshape(-1, 3) @ REC709.astype(np.float64)
+    assert mean_luminance(image) == pytest.approx(float(per_pixel.mean()), abs=1e-12)
+    as_float = image.astype(np.float32) / 255.0
+    assert mean_luminance(as_float) == pytest.approx(float(per_pixel.mean()), abs=1e-6)
+
+
 def test_analysis_size_keeps_aspect_and_never_upscales() -> None:
     assert analysis_size(360, 640, 320) == (320, 180)
     assert analysis_size(100, 50, 320) == (50, 100)
