@@ -156,11 +156,9 @@ def _add_scenario(sub: argparse._SubParsersAction) -> None:
     imp.add_argument("--force", action="store_true", help="replace an existing OUT folder")
     imp.add_argument("--quiet", action="store_true", help="no progress")
     s.add_parser("formats", help="the capture formats scenario import reads")
-    from simulator.scenario.anchors import add_anchor_arguments
-
     anchor = s.add_parser("anchor", help="place anchors from pixels (into scenario.json)")
     anchor_sub = anchor.add_subparsers(dest="anchor_action", required=True, parser_class=_Parser)
-    add_anchor_arguments(anchor_sub.add_parser(
+    _add_anchor_arguments(anchor_sub.add_parser(
         "add", help="an anchor at a depth along a pixel's ray, or triangulated from two frames"))
     synth = s.add_parser("synth", help="render a synthetic scenario")
     synth.add_argument("out", help="output folder")
@@ -461,6 +459,57 @@ def _run_ab(args: argparse.Namespace, a: RunSettings) -> int:
     return EXIT_OK if passed else EXIT_BUDGET_FAILED
 
 
+def _add_anchor_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options of ``arsim scenario anchor add``."""
+    parser.add_argument("scenario", help="a scenario folder (a .zip must be unzipped first)")
+    parser.add_argument("--frame", type=int, required=True, help="the frame the pixel is in")
+    parser.add_argument("--pixel", required=True, help="U,V: the pixel (x right, y down)")
+    parser.add_argument("--depth", type=float, help="distance in front of the camera, along "
+                        "its viewing axis, in the scenario's pose units")
+    parser.add_argument("--frame2", type=int, help="a second frame showing the same point "
+                        "(triangulated instead of --depth)")
+    parser.add_argument("--pixel2", help="U2,V2: the point's pixel in --frame2")
+    parser.add_argument("--id", help="the anchor's id (default anchor-N)")
+    parser.add_argument("--size", type=float, help="the box's extent in pose units "
+                        "(default: 10 %% of the depth)")
+
+
+def _cmd_anchor(args: argparse.Namespace) -> int:
+    """``arsim scenario anchor add``: place the anchor, write it, print one line."""
+    from simulator.scenario.anchors import (
+        add_anchor,
+        anchor_from_depth,
+        anchor_from_two_views,
+        parse_pixel,
+        scenario_json,
+    )
+    from simulator.scenario.load import load_scenario
+
+    path = Path(args.scenario)
+    scenario_json(path)
+    pixel = parse_pixel(args.pixel)
+    two_view = args.frame2 is not None or args.pixel2 is not None
+    if two_view and args.depth is not None:
+        raise InputError("--depth", "give either --depth or --frame2 with --pixel2, not both")
+    if not two_view and args.depth is None:
+        raise InputError("--depth", "expected --depth D, or --frame2 M --pixel2 U2,V2")
+    if two_view and (args.frame2 is None or args.pixel2 is None):
+        raise InputError("--frame2" if args.frame2 is None else "--pixel2",
+                         "--frame2 and --pixel2 go together")
+    with load_scenario(path) as scenario:
+        if two_view:
+            anchor = anchor_from_two_views(scenario, args.frame, pixel, args.frame2,
+                                           parse_pixel(args.pixel2, "--pixel2"),
+                                           size=args.size)
+        else:
+            anchor = anchor_from_depth(scenario, args.frame, pixel, args.depth, size=args.size)
+    written = add_anchor(path, anchor, args.id)
+    x, y, z = written["position"]
+    print(f"added anchor {written['id']!r} at ({x:.4g}, {y:.4g}, {z:.4g}), size "
+          f"{written['size'][0]:.3g} to {path / 'scenario.json'}")
+    return EXIT_OK
+
+
 def _cmd_scenario(args: argparse.Namespace) -> int:
     from simulator.scenario.load import load_scenario
 
@@ -477,9 +526,7 @@ def _cmd_scenario(args: argparse.Namespace) -> int:
     if args.action == "import":
         return _cmd_import(args)
     if args.action == "anchor":
-        from simulator.scenario.anchors import cmd_anchor
-
-        return cmd_anchor(args)
+        return _cmd_anchor(args)
     if args.action == "formats":
         from simulator.scenario.importers import importers
 

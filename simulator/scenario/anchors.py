@@ -14,7 +14,6 @@ of ``scenario.json`` are.
 
 from __future__ import annotations
 
-import argparse
 import json
 import math
 import os
@@ -198,7 +197,8 @@ def default_depth(scenario: Scenario) -> float:
 # --- scenario.json -------------------------------------------------------------------------
 
 
-def _scenario_json(path: Path) -> Path:
+def scenario_json(path: Path) -> Path:
+    """``scenario.json`` of a scenario folder; InputError for a .zip or no folder."""
     if path.is_file() and path.suffix.lower() == ".zip":
         raise InputError(path, "anchors cannot be added to a .zip scenario; unzip it and add "
                          "the anchor to the folder")
@@ -218,7 +218,7 @@ def add_anchor(scenario_path: str | Path, anchor: dict[str, Any],
     from simulator.scenario.load import load_scenario
 
     path = Path(scenario_path)
-    json_path = _scenario_json(path)
+    json_path = scenario_json(path)
     load_scenario(path).close()  # only a valid scenario is edited
     original = json_path.read_bytes()
     data = json.loads(original.decode("utf-8-sig"))
@@ -279,58 +279,13 @@ def parse_pixel(text: str, flag: str = "--pixel") -> tuple[float, float]:
     return u, v
 
 
-def add_anchor_arguments(parser: argparse.ArgumentParser) -> None:
-    """The options of ``arsim scenario anchor add``."""
-    parser.add_argument("scenario", help="a scenario folder (a .zip must be unzipped first)")
-    parser.add_argument("--frame", type=int, required=True, help="the frame the pixel is in")
-    parser.add_argument("--pixel", required=True, help="U,V: the pixel (x right, y down)")
-    parser.add_argument("--depth", type=float, help="distance in front of the camera, along "
-                        "its viewing axis, in the scenario's pose units")
-    parser.add_argument("--frame2", type=int, help="a second frame showing the same point "
-                        "(triangulated instead of --depth)")
-    parser.add_argument("--pixel2", help="U2,V2: the point's pixel in --frame2")
-    parser.add_argument("--id", help="the anchor's id (default anchor-N)")
-    parser.add_argument("--size", type=float, help="the box's extent in pose units "
-                        "(default: 10 %% of the depth)")
-
-
-def cmd_anchor(args: argparse.Namespace) -> int:
-    """``arsim scenario anchor add``: place the anchor, write it, print one line."""
-    from simulator.scenario.load import load_scenario
-
-    path = Path(args.scenario)
-    _scenario_json(path)
-    pixel = parse_pixel(args.pixel)
-    two_view = args.frame2 is not None or args.pixel2 is not None
-    if two_view and args.depth is not None:
-        raise InputError("--depth", "give either --depth or --frame2 with --pixel2, not both")
-    if not two_view and args.depth is None:
-        raise InputError("--depth", "expected --depth D, or --frame2 M --pixel2 U2,V2")
-    if two_view and (args.frame2 is None or args.pixel2 is None):
-        raise InputError("--frame2" if args.frame2 is None else "--pixel2",
-                         "--frame2 and --pixel2 go together")
-    with load_scenario(path) as scenario:
-        if two_view:
-            anchor = anchor_from_two_views(scenario, args.frame, pixel, args.frame2,
-                                           parse_pixel(args.pixel2, "--pixel2"),
-                                           size=args.size)
-        else:
-            anchor = anchor_from_depth(scenario, args.frame, pixel, args.depth, size=args.size)
-    written = add_anchor(path, anchor, args.id)
-    x, y, z = written["position"]
-    print(f"added anchor {written['id']!r} at ({x:.4g}, {y:.4g}, {z:.4g}), size "
-          f"{written['size'][0]:.3g} to {path / 'scenario.json'}")
-    return 0
-
-
 __all__ = [
     "add_anchor",
-    "add_anchor_arguments",
     "anchor_from_depth",
     "anchor_from_two_views",
-    "cmd_anchor",
     "default_depth",
     "parse_pixel",
     "pixel_ray",
+    "scenario_json",
     "undistort_normalised",
 ]

@@ -34,12 +34,17 @@ from dataclasses import dataclass
 from functools import reduce
 from operator import mul
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import onnx
-from onnx import helper, shape_inference
 
 from simulator.errors import InputError
+
+if TYPE_CHECKING:
+    import onnx
+
+# The onnx package is imported where a graph is read (it takes seconds to import here,
+# ml_dtypes mostly): GraphStats and input_wh serve runs that find their figures cached.
 
 
 def _names(text: str) -> list[str]:
@@ -87,7 +92,7 @@ DATA_MOVEMENT_OPS = frozenset(
 )
 
 Shape = tuple[int, ...]
-ModelLike = onnx.ModelProto | str | Path
+ModelLike = "onnx.ModelProto | str | Path"
 
 
 InputSize = int | tuple[int, int]  # size (a size x size square) or (width, height)
@@ -180,6 +185,8 @@ def channel_axis(value: onnx.ValueInfoProto) -> int | None:
 
 
 def _load(model: ModelLike) -> onnx.ModelProto:
+    import onnx
+
     if isinstance(model, onnx.ModelProto):
         return model
     try:
@@ -193,6 +200,8 @@ def _numel(shape: Shape) -> int:
 
 
 def _tensor_bytes(tensor: onnx.TensorProto) -> int:
+    from onnx import helper
+
     itemsize = helper.tensor_dtype_to_np_dtype(tensor.data_type).itemsize
     return _numel(tuple(tensor.dims)) * itemsize
 
@@ -221,6 +230,9 @@ def _tensor_shapes(
     model: onnx.ModelProto, size: InputSize, where: str
 ) -> tuple[dict[str, Shape], dict[str, int]]:
     """Shape and element byte size of every non-weight tensor at the given input size."""
+    import onnx
+    from onnx import helper, shape_inference
+
     width, height = input_wh(size)
     named = f"{width}" if width == height else f"{width}x{height}"
     try:
@@ -248,7 +260,9 @@ def _tensor_shapes(
 def _run_for_shapes(sized: onnx.ModelProto, where: str) -> tuple[dict[str, Shape], dict[str, int]]:
     """Shapes read from a real run on a zero image (for graphs shape inference cannot
     resolve statically)."""
+    import onnx
     import onnxruntime as ort  # only needed on this fallback path
+    from onnx import helper
 
     probe = copy.deepcopy(sized)
     listed = {o.name for o in probe.graph.output}
@@ -300,6 +314,8 @@ def _topological_order(graph: onnx.GraphProto) -> list[onnx.NodeProto]:
 
 
 def _attribute(node: onnx.NodeProto, name: str, default):
+    from onnx import helper
+
     for attr in node.attribute:
         if attr.name == name:
             return helper.get_attribute_value(attr)

@@ -13,13 +13,15 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-
-import onnx
+from typing import TYPE_CHECKING
 
 import simulator
 from simulator.errors import InputError, first_line
 from simulator.safe_files import check_user_file, inside_root
-from simulator.zoo import animegan, graph_stats
+from simulator.zoo import graph_stats, stats_cache
+
+if TYPE_CHECKING:
+    import onnx
 from simulator.zoo.card import (
     BYTES_PER_MB,
     CARD_SUFFIX,
@@ -56,11 +58,19 @@ class ResolvedModel:
     _graph: onnx.ModelProto | None = field(default=None, repr=False)
 
     def _analyze(self, size: graph_stats.InputSize) -> graph_stats.GraphStats:
+        """The graph's figures at ``size``: remembered, then from the disk cache
+        (zoo/stats_cache.py), then from the graph itself."""
         shape = graph_stats.input_wh(size)
         if shape not in self._stats:
-            if self._graph is None:
-                self._graph = onnx.load(str(self.path), load_external_data=False)
-            self._stats[shape] = graph_stats.analyze(self._graph, shape)
+            cached = stats_cache.load(self.path, shape)
+            if cached is None:
+                if self._graph is None:
+                    import onnx
+
+                    self._graph = onnx.load(str(self.path), load_external_data=False)
+                cached = graph_stats.analyze(self._graph, shape)
+                stats_cache.store(self.path, cached)
+            self._stats[shape] = cached
         return self._stats[shape]
 
     def flops(self, size: graph_stats.InputSize) -> int:
@@ -104,7 +114,10 @@ def resolve_model(name_or_path: str) -> ResolvedModel:
         sibling_card = path.with_name(path.stem + CARD_SUFFIX)
         return _from_card(sibling_card) if sibling_card.is_file() else _from_graph(path)
     folder = models_dir()
-    animegan.ensure_built(text, folder)  # models that are generated, not shipped
+    if not (folder / f"{text}{CARD_SUFFIX}").is_file() or not (folder / f"{text}.onnx").is_file():
+        from simulator.zoo import animegan  # imports onnx: only when a model may need building
+
+        animegan.ensure_built(text, folder)  # models that are generated, not shipped
     if (folder / f"{text}{CARD_SUFFIX}").is_file():
         return _from_card(folder / f"{text}{CARD_SUFFIX}")
     if (folder / f"{text}.onnx").is_file():
@@ -130,8 +143,12 @@ def _from_card(card_path: Path) -> ResolvedModel:
                          "card's folder (no '/' or '..')")
     inside_root(model_path, str(model_path), card_path.parent)
     check_user_file(model_path, str(model_path))
-    graph = _load_checked(model_path)
-    axis = graph_stats.channel_axis(graph_stats.image_input(graph))
+    graph = None
+    axis = stats_cache.checked_axis(model_path)  # this file passed the checks before
+    if axis is None:
+        graph = _load_checked(model_path)
+        axis = graph_stats.channel_axis(graph_stats.image_input(graph))
+        stats_cache.store_checked(model_path, axis)
     expected_axis = 1 if card.input.layout == "NCHW" else 3
     if axis != expected_axis:
         raise InputError(
@@ -174,6 +191,8 @@ def _load_checked(path: Path) -> onnx.ModelProto:
     ONNX Runtime accepts it; every failure is an InputError naming the file."""
     if not path.is_file():
         raise InputError(path, "model file not found")
+    import onnx
+
     try:
         model = onnx.load(str(path))
     except Exception as exc:  # protobuf and onnx raise assorted types for a bad file
