@@ -325,7 +325,7 @@ class Replay:
         if track is not None and image is not None:
             self._log_face(index, track, image.shape[1], image.shape[0])
         if self._state != "foreground":
-            self._sched.skip.new_frame()
+            self._sched.missed()
         else:
             self._latest_frame = (index, image)
             decision = self._sched.offer(

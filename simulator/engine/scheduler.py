@@ -64,6 +64,11 @@ class Scheduler(Generic[T]):
         self._waiting = (item, thumb, pose)  # latest frame wins
         return Decision.START if self.in_flight is None else Decision.WAIT
 
+    def missed(self) -> None:
+        """A camera frame the app did not get (it was in the background, or dead): it
+        still ages the last result for the skip policy."""
+        self.skip.new_frame()
+
     def start(self) -> T | None:
         """The waiting frame goes to the model; None when none waits or the model is busy."""
         if self.in_flight is not None or self._waiting is None:
