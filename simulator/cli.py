@@ -395,7 +395,27 @@ def build_parser() -> argparse.ArgumentParser:
     _add_live(sub)
     _add_compare(sub)
     add_device_commands(sub)
+    _add_cache(sub)
     return parser
+
+
+def _add_cache(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("cache", help="arsim's cache of derived data (graph figures, checks)")
+    p.add_argument("action", choices=("info", "clear"),
+                   help="info: where it is and what it holds; clear: remove it (always safe)")
+
+
+def _cmd_cache(args: argparse.Namespace) -> int:
+    from simulator.zoo import stats_cache
+
+    if args.action == "clear":
+        freed = stats_cache.clear()
+        print(f"cleared {stats_cache.cache_dir()} ({freed / 1e6:.2f} MB)")
+        return EXIT_OK
+    print(f"cache: {stats_cache.cache_dir()} (ARSIM_CACHE_DIR, XDG_CACHE_HOME)")
+    for name, (files, size) in stats_cache.usage().items():
+        print(f"  {name}: {files} files, {size / 1e6:.2f} MB")
+    return EXIT_OK
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
@@ -665,6 +685,7 @@ _COMMANDS = {
     "devices": _cmd_devices,
     "models": _cmd_models,
     "sweep": _cmd_sweep,
+    "cache": _cmd_cache,
     "gui": _cmd_gui,
     "live": _cmd_live,
     "compare": _cmd_compare,

@@ -100,3 +100,18 @@ def _env() -> dict[str, str]:
     import os
 
     return dict(os.environ)
+
+
+def test_cli_cache_info_and_clear(cache: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from simulator.cli import main
+
+    resolve_model("toon-classic").flops((344, 192))
+    other = cache / "someone-elses.txt"
+    other.parent.mkdir(parents=True, exist_ok=True)
+    other.write_text("not ours")
+    assert main(["cache", "info"]) == 0
+    assert "graph-stats: 1 files" in capsys.readouterr().out
+    assert main(["cache", "clear"]) == 0
+    assert not (cache / "graph-stats").exists() and other.exists()  # only our folders go
+    assert main(["cache", "info"]) == 0
+    assert "graph-stats: 0 files" in capsys.readouterr().out

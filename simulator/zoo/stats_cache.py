@@ -18,6 +18,7 @@ import contextlib
 import hashlib
 import json
 import os
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -34,6 +35,27 @@ def cache_dir() -> Path:
         return Path(os.environ["ARSIM_CACHE_DIR"])
     base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
     return Path(base) / "arsim"
+
+
+CACHE_FOLDERS = ("graph-stats",)  # what ``usage`` counts and ``clear`` removes
+
+
+def usage() -> dict[str, tuple[int, int]]:
+    """Files and bytes in each of arsim's cache folders."""
+    found = {}
+    for name in CACHE_FOLDERS:
+        files = [p for p in (cache_dir() / name).glob("*") if p.is_file()]
+        found[name] = (len(files), sum(p.stat().st_size for p in files))
+    return found
+
+
+def clear() -> int:
+    """Remove arsim's cache folders (only those: the directory may be shared); returns the
+    bytes freed."""
+    freed = sum(size for _count, size in usage().values())
+    for name in CACHE_FOLDERS:
+        shutil.rmtree(cache_dir() / name, ignore_errors=True)
+    return freed
 
 
 def file_hash(path: Path) -> str:
