@@ -33,8 +33,12 @@ def cache_dir() -> Path:
     """Where arsim keeps derived data that can always be recomputed."""
     if os.environ.get("ARSIM_CACHE_DIR"):
         return Path(os.environ["ARSIM_CACHE_DIR"])
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "arsim"
+    if os.environ.get("XDG_CACHE_HOME"):
+        return Path(os.environ["XDG_CACHE_HOME"]) / "arsim"
+    try:
+        return Path.home() / ".cache" / "arsim"
+    except RuntimeError:  # no HOME and no passwd entry (some containers)
+        return Path(tempfile.gettempdir()) / f"arsim-cache-{os.getuid()}"
 
 
 CACHE_FOLDERS = ("graph-stats",)  # what ``usage`` counts and ``clear`` removes
