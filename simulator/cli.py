@@ -279,19 +279,12 @@ def main_live(args: argparse.Namespace, pipeline: PipelineSettings) -> int:
 
     settings = LiveSettings(
         source=args.camera if args.camera is not None else args.source,
-        model=args.model,
-        input_size=args.input_size,
-        pipeline=pipeline,
         duration_s=args.duration,
         virtual_cam=args.virtual_cam,
         virtual_cam_backend=args.virtual_cam_backend,
         virtual_cam_size=args.virtual_cam_size,
         fps=args.fps,
-        threads=args.threads,
-        fit=args.fit,
-        throttle=getattr(args, "throttle", None) == "real",
-        cpu_fraction=getattr(args, "cpu_fraction", None),
-        memory_limit_mb=getattr(args, "memory_limit_mb", None),
+        **_stream_settings(args, pipeline),
     )
     for flag, value in (("--cpu-fraction", settings.cpu_fraction),
                         ("--memory-limit-mb", settings.memory_limit_mb)):
@@ -418,6 +411,15 @@ def _cmd_cache(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _stream_settings(args: argparse.Namespace, pipeline: PipelineSettings) -> dict[str, Any]:
+    """The ``StreamSettings`` fields (what replay and live share) from their flags, which
+    ``arsim run`` and ``arsim live`` spell alike."""
+    return {"model": args.model, "input_size": args.input_size, "fit": args.fit,
+            "pipeline": pipeline, "threads": args.threads,
+            "throttle": args.throttle == "real", "cpu_fraction": args.cpu_fraction,
+            "memory_limit_mb": args.memory_limit_mb}
+
+
 def _cmd_run(args: argparse.Namespace) -> int:
     from simulator.progress import Progress
     from simulator.report.console import format_verdict
@@ -426,16 +428,9 @@ def _cmd_run(args: argparse.Namespace) -> int:
     settings = RunSettings(
         device=args.device,
         backend=args.backend,
-        model=args.model,
-        input_size=args.input_size,
-        fit=args.fit,
         timing_only=args.timing_only,
         output_video=args.output_video,
-        threads=args.threads,
-        pipeline=pipeline_from_args(args),
-        throttle=args.throttle == "real",
-        cpu_fraction=args.cpu_fraction,
-        memory_limit_mb=args.memory_limit_mb,
+        **_stream_settings(args, pipeline_from_args(args)),
         memory_mitigations=args.mitigate_memory,
         relaunch=args.relaunch,
     )
