@@ -23,7 +23,7 @@ import numpy as np
 from simulator.compare import SyncedFrame, compare_reports, write_compare_html
 from simulator.errors import InputError
 from simulator.run import RunOutcome, RunSettings, run_scenario
-from simulator.scenario.video import count_frames, iter_frames
+from simulator.scenario.video import iter_frames
 
 SYNCED_FRAMES = 12  # screens per run on the compare page
 FRAME_SIDE = 360  # longer side of each screen on the page (pixels)
@@ -40,11 +40,12 @@ class ABResult:
     html: Path | None
 
 
-def synced_frames(videos: Sequence[Path], fps: float, count: int = SYNCED_FRAMES,
-                  side: int = FRAME_SIDE, start: int = 0) -> list[SyncedFrame]:
-    """``count`` instants spread over the shortest video from frame ``start`` on, each
-    video's frame there, shrunk to ``side`` pixels on the longer side."""
-    length = min(count_frames(video) for video in videos)
+def synced_frames(videos: Sequence[Path], fps: float, length: int,
+                  count: int = SYNCED_FRAMES, side: int = FRAME_SIDE,
+                  start: int = 0) -> list[SyncedFrame]:
+    """``count`` instants spread over video frames ``start`` .. ``length - 1``, each video's
+    frame there, shrunk to ``side`` pixels on the longer side; an instant a video does not
+    reach is left out. One decoding pass per video, stopping at the last instant."""
     if length < 1:
         return []
     start = min(max(0, start), length - 1)
@@ -71,17 +72,21 @@ def comparison_frames(comparison: dict, count: int = SYNCED_FRAMES) -> list[Sync
     if not all(video.is_file() for video in videos):
         return []
     fps = float(entries[0]["report"]["scenario"].get("fps") or 30.0)
+    # output.mp4 holds one frame per camera frame (sinks/video_file.py): no counting pass
+    length = min(len(entry["report"].get("frames") or []) for entry in entries)
     start = max(first_screen(entry["report"], fps) for entry in entries)
-    return synced_frames(videos, fps, count, start=start)
+    return synced_frames(videos, fps, length, count, start=start)
 
 
 def first_screen(report: dict, fps: float) -> int:
     """The first video frame (of ``output.mp4``) that shows a result, not the black screen
-    before it."""
+    before it; 0 when the report does not say."""
     display, frames = report.get("display") or [], report.get("frames") or []
-    if not display or not frames:
+    shown = display[0].get("t") if display and isinstance(display[0], dict) else None
+    captured = frames[0].get("t_capture") if frames and isinstance(frames[0], dict) else None
+    if not all(isinstance(v, int | float) and math.isfinite(v) for v in (shown, captured)):
         return 0
-    return math.ceil((display[0]["t"] - frames[0]["t_capture"]) * fps - 1e-9)
+    return max(0, math.ceil((shown - captured) * fps - 1e-9))
 
 
 def _shrink(image: np.ndarray, side: int) -> np.ndarray:

@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from simulator.errors import InputError
+from simulator.output_paths import writing
 from simulator.report.html import CSS, jpeg_data_uri, rolling_fps
 from simulator.report.json_report import write_atomic
 from simulator.report.junit import format_number
@@ -107,13 +108,15 @@ def _column_label(reports: Sequence[Mapping], i: int, names: Sequence[str]) -> s
     return names[i] if same else f"{names[i]}: {own}"
 
 
-def _cell(value: object) -> str:
+def format_cell(value: object) -> str:
+    """A metric value as the tables show it (PASS / FAIL, – for none)."""
     if isinstance(value, bool):
         return "PASS" if value else "FAIL"
     return "–" if value is None else format_number(value)
 
 
-def _delta_cell(delta: object, pct: object) -> str:
+def format_delta(delta: object, pct: object) -> str:
+    """A delta against the first report, with its percentage when there is one."""
     if delta is None:
         return ""
     text = f"{delta:+.4g}"
@@ -128,8 +131,8 @@ def format_table(result: Mapping) -> str:
     for row in result["rows"]:
         cells = [row["metric"]]
         for i, value in enumerate(row["values"]):
-            cell = _cell(value)
-            delta = _delta_cell(row["delta"][i], row["delta_pct"][i]) if i else ""
+            cell = format_cell(value)
+            delta = format_delta(row["delta"][i], row["delta_pct"][i]) if i else ""
             cells.append(f"{cell} {delta}".rstrip())
         lines.append(cells)
     widths = [max(len(line[c]) for line in lines) for c in range(len(header))]
@@ -148,15 +151,16 @@ def _delta_class(row: Mapping, i: int) -> str:
     return ' class="pass"' if better else ' class="fail"'
 
 
-def _series(result: Mapping, value: str, keep_refresh: bool) -> list[tuple[list, list]]:
-    """Per report, (times, values) of a display-entry field (refreshes skipped unless
-    ``keep_refresh``)."""
+def display_series(result: Mapping, field: str) -> list[tuple[list, list]]:
+    """Per compared report, (times, values) of a field of its new displayed frames (the
+    ``display`` entries that are not refreshes); entries without a numeric time are left
+    out, a missing value is None (a gap)."""
     out = []
     for entry in result["reports"]:
         display = entry["report"].get("display")
         rows = [d for d in display if isinstance(d, Mapping) and isinstance(d.get("t"), _NUM)
-                and (keep_refresh or not d.get("refresh"))] if isinstance(display, list) else []
-        out.append(([d["t"] for d in rows], [d.get(value) for d in rows]))
+                and not d.get("refresh")] if isinstance(display, list) else []
+        out.append(([d["t"] for d in rows], [d.get(field) for d in rows]))
     return out
 
 
@@ -191,7 +195,7 @@ def _checks_table(result: Mapping, labels: Sequence[str]) -> str:
                 continue
             value, passed = cell
             verdict = "pass" if passed else "fail"
-            cells.append(f'<td class="num">{escape(_cell(value))} '
+            cells.append(f'<td class="num">{escape(format_cell(value))} '
                          f'<span class="{verdict}">{verdict.upper()}</span></td>')
         body.append(f"<tr>{''.join(cells)}</tr>")
     return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
@@ -261,23 +265,20 @@ def render_compare_html(result: Mapping, frames: Sequence[SyncedFrame] = ()) -> 
     for row in result["rows"]:
         cells = [f"<td>{escape(row['metric'])}</td>"]
         for i, value in enumerate(row["values"]):
-            delta = _delta_cell(row["delta"][i], row["delta_pct"][i]) if i else ""
+            delta = format_delta(row["delta"][i], row["delta_pct"][i]) if i else ""
             extra = f' <span{_delta_class(row, i)}>{escape(delta)}</span>' if delta else ""
-            cells.append(f'<td class="num">{escape(_cell(value))}{extra}</td>')
+            cells.append(f'<td class="num">{escape(format_cell(value))}{extra}</td>')
         body.append(f"<tr>{''.join(cells)}</tr>")
     table = f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
-    series = []
-    for i, entry in enumerate(result["reports"]):
-        display = entry["report"].get("display")
-        times = [d.get("t") for d in display if isinstance(d, Mapping) and not d.get("refresh")
-                 and isinstance(d.get("t"), _NUM)] if isinstance(display, list) else []
+    series, flicker = [], []
+    for i, (entry, (times, errors)) in enumerate(
+            zip(result["reports"], display_series(result, "warp_error"), strict=True)):
+        colour = _PALETTE[i % len(_PALETTE)]
         xs, ys = rolling_fps(times)
-        series.append(Series(entry["label"], list(xs), list(ys), _PALETTE[i % len(_PALETTE)]))
+        series.append(Series(entry["label"], list(xs), list(ys), colour))
+        flicker.append(Series(entry["label"], times, errors, colour))
     chart = line_chart(series, x_label="time (s)", y_label="display FPS",
                        description="rolling display FPS of each report")
-    flicker = [Series(entry["label"], xs, ys, _PALETTE[i % len(_PALETTE)])
-               for i, (entry, (xs, ys)) in enumerate(
-                   zip(result["reports"], _series(result, "warp_error", False), strict=True))]
     flicker_chart = line_chart(flicker, x_label="time (s)", y_label="warp error",
                                description="flicker (warping error) of each displayed frame")
     sources = "".join(f"<li><code>{escape(e['path'])}</code> ({escape(e['label'])})</li>"
@@ -301,5 +302,6 @@ def write_compare_html(result: Mapping, path: str | Path,
                        frames: Sequence[SyncedFrame] = ()) -> Path:
     """Write the comparison page (atomically); returns its path."""
     path = Path(path)
-    write_atomic(path, render_compare_html(result, frames).encode("utf-8"))
+    with writing(path):  # an unwritable page: one line, exit 4
+        write_atomic(path, render_compare_html(result, frames).encode("utf-8"))
     return path

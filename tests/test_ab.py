@@ -108,3 +108,22 @@ def test_cli_compare_settings_bad_input_is_one_line(scenario: Path, tmp_path: Pa
     assert main(["run", str(scenario), "--out", str(out), "--timing-only",
                  "--compare-settings", str(good)]) == 2
     assert "timing-only" in capsys.readouterr().err
+
+
+def test_compare_page_that_cannot_be_written_is_one_line_and_exit_4(
+        ab, tmp_path: Path, capsys) -> None:
+    _, out = ab
+    page = tmp_path / "missing-folder" / "compare.html"
+    code = main(["compare", str(out / "a" / "report.json"), str(out / "b" / "report.json"),
+                 "--html", str(page)])
+    err = capsys.readouterr().err.strip()
+    assert code == 4 and len(err.splitlines()) == 1 and "compare.html" in err
+
+
+def test_first_screen_of_a_report_that_does_not_say_is_zero() -> None:
+    from simulator.ab import first_screen
+
+    assert first_screen({"display": [], "frames": []}, 30.0) == 0
+    assert first_screen({"display": [{"frame": 0}], "frames": [{"t_capture": 0.0}]}, 30.0) == 0
+    shown = {"display": [{"t": 0.12}], "frames": [{"t_capture": 0.0}]}
+    assert first_screen(shown, 30.0) == 4  # 0.12 s at 30 fps: video frame 4 is the first

@@ -32,7 +32,7 @@ from PyQt6.QtWidgets import (
 
 from simulator.ab import ABResult, run_ab
 from simulator.app.views import qimage_view
-from simulator.compare import check_rows
+from simulator.compare import check_rows, display_series, format_cell, format_delta
 from simulator.errors import InputError
 from simulator.run import RunSettings
 
@@ -215,19 +215,21 @@ class ABWindow(QWidget):
 
     def _fill_chart(self, comparison: dict) -> None:
         self.chart.clear()
-        for entry, colour in zip(comparison["reports"], COLOURS, strict=False):
-            rows = [d for d in entry["report"]["display"]
-                    if not d.get("refresh") and d.get("warp_error") is not None]
-            self.chart.plot([d["t"] for d in rows], [d["warp_error"] for d in rows],
+        curves = display_series(comparison, "warp_error")
+        for entry, colour, (times, errors) in zip(comparison["reports"], COLOURS, curves,
+                                                  strict=False):
+            points = [(t, e) for t, e in zip(times, errors, strict=True) if e is not None]
+            self.chart.plot([t for t, _ in points], [e for _, e in points],
                             pen=pg.mkPen(colour, width=2), name=entry["label"])
 
     def _fill_table(self, comparison: dict) -> None:
         rows: list[tuple[str, list[str], bool]] = []
         for row in comparison["rows"]:
             a, b = row["values"][:2]
-            rows.append((row["metric"], [_text(a), _text(b, row["delta_pct"][1])], a != b))
+            b_text = f"{format_cell(b)} {format_delta(row['delta'][1], row['delta_pct'][1])}"
+            rows.append((row["metric"], [format_cell(a), b_text.rstrip()], a != b))
         for check in check_rows(comparison):
-            cells = ["–" if c is None else f"{_text(c[0])} {'PASS' if c[1] else 'FAIL'}"
+            cells = ["–" if c is None else f"{format_cell(c[0])} {format_cell(bool(c[1]))}"
                      for c in check["cells"][:2]]
             rows.append((f"check {check['name']}", cells, check["differs"]))
         self.table.setRowCount(len(rows))
@@ -239,14 +241,6 @@ class ABWindow(QWidget):
                 self.table.setItem(i, j, item)
         self.table.resizeColumnsToContents()
 
-
-def _text(value: object, delta_pct: float | None = None) -> str:
-    if isinstance(value, bool):
-        return "PASS" if value else "FAIL"
-    if value is None:
-        return "–"
-    text = f"{value:.4g}" if isinstance(value, float) else str(value)
-    return f"{text} ({delta_pct:+.1f} %)" if delta_pct else text
 
 
 class ABTools(QObject):
