@@ -37,7 +37,7 @@ from simulator.pipeline.chain import Chain, WorkerKilled
 from simulator.pipeline.face import FaceTrack
 from simulator.scenario.model import Scenario
 from simulator.sinks import ShownFrame, Sink
-from simulator.types import Frame
+from simulator.types import Frame, Pose
 from simulator.zoo.quality import ssim
 
 
@@ -180,6 +180,7 @@ class Replay:
         self._state = "foreground"
         self._pressure_mb = 0.0
         self._sched: Scheduler[_Work] = Scheduler(p, self.input_size)
+        self._poses: dict[int, Pose] = {}
         self._shots: dict[int, _Shot] = {}
         self._shot_seq = 0
         self._latest_shot = -1
@@ -306,8 +307,13 @@ class Replay:
         else:
             self._on_scenario_event(arg)
 
-    def _pose(self, index: int):
-        return self.scenario.pose_at(self._frames[index]["t_capture"])
+    def _pose(self, index: int) -> Pose:
+        """Camera frame ``index``'s pose, interpolated once: the scheduler, smoothing,
+        re-projection and composing all ask for it (the same values as ``pose_at``)."""
+        pose = self._poses.get(index)
+        if pose is None:
+            pose = self._poses[index] = self.scenario.pose_at(self._frames[index]["t_capture"])
+        return pose
 
     # --- camera frames and inference ------------------------------------------------
 
