@@ -36,22 +36,17 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 class Leftovers:
     """Confined-worker resources (cgroups, shared-memory segments) of this process that
     appeared since the test began: a test asserts ``not leftovers.new()`` after its run.
-    Only this process's (``arsim-<pid>-*``; another pytest-xdist process shares the parent
-    cgroup) and only new ones (a module fixture's live worker is not this test's leftover)."""
+    Only new ones count: a module fixture's live worker is not this test's leftover."""
 
     def __init__(self) -> None:
         self.before = self._now()
 
     @staticmethod
     def _now() -> set[str]:
-        import os
-
         from simulator.device.throttle import our_cgroups
         from simulator.engine.worker import our_segments
 
-        mine = f"arsim-{os.getpid()}-"
-        found = {str(p) for p in our_cgroups() if p.name.startswith(mine)}
-        return found | {name for name in our_segments() if name.startswith(mine)}
+        return {str(p) for p in our_cgroups()} | set(our_segments())
 
     def new(self) -> set[str]:
         return self._now() - self.before

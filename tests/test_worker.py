@@ -45,10 +45,9 @@ def free_worker() -> Iterator[InferenceWorker]:
         yield w
 
 
-def leftovers(owner: int) -> list[str]:
-    cgroups = [str(p) for p in throttle.our_cgroups() if p.name.startswith(f"arsim-{owner}-")]
-    segments = [p.name for p in Path("/dev/shm").glob(f"arsim-{owner}-*")]
-    return cgroups + segments
+def owned_by(owner: int) -> list[str]:
+    """Cgroups and segments another process (``owner``) left behind."""
+    return [str(p) for p in throttle.our_cgroups(owner)] + worker_mod.our_segments(owner)
 
 
 def test_output_matches_in_process_stylizer(free_worker: InferenceWorker) -> None:
@@ -118,10 +117,10 @@ def test_rlimit_fallback_fails_the_allocation(probe: Path) -> None:
 
 
 def test_rlimit_below_what_the_worker_holds_is_refused(probe: Path) -> None:
-    before = leftovers(os.getpid())
+    before = owned_by(os.getpid())
     with pytest.raises(InputError, match="not above what the process already holds"):
         InferenceWorker(probe, memory_limit_mb=5, mechanism="duty-cycle+rlimit")
-    assert leftovers(os.getpid()) == before  # the refused worker is gone
+    assert owned_by(os.getpid()) == before  # the refused worker is gone
 
 
 def test_release_memory_and_no_arena(probe: Path) -> None:
@@ -145,14 +144,14 @@ def test_bad_input(free_worker: InferenceWorker) -> None:
 
 
 def test_close_leaves_nothing() -> None:
-    before = leftovers(os.getpid())  # the module's shared worker is still open
+    before = owned_by(os.getpid())  # the module's shared worker is still open
     with pytest.raises(RuntimeError), InferenceWorker(
             "ar-lite", cpu_fraction=0.5, memory_limit_mb=500) as w:
         w.infer(FRAME, 256)
         pid = w.pid
         raise RuntimeError("boom")
     assert pid and not throttle.pid_alive(pid)
-    assert leftovers(os.getpid()) == before
+    assert owned_by(os.getpid()) == before
 
 
 SCRIPT = textwrap.dedent("""
@@ -181,14 +180,14 @@ def test_nothing_left_after_abnormal_exit(how: str) -> None:
     if how == "sigkill":  # no clean-up code can run: the worker exits on EOF, the tracker
         assert proc.returncode == -signal.SIGKILL  # unlinks the segments, sweep the cgroup
         for _ in range(100):
-            if not throttle.pid_alive(worker_pid) and not leftovers(owner):
+            if not throttle.pid_alive(worker_pid) and not owned_by(owner):
                 break
             time.sleep(0.05)
             throttle.sweep_stale()
     else:
         assert ("KeyboardInterrupt" if how == "ctrl-c" else "RuntimeError") in proc.stderr
     assert not throttle.pid_alive(worker_pid)
-    assert leftovers(owner) == []
+    assert owned_by(owner) == []
 
 
 def test_calibration_finds_the_quota() -> None:

@@ -599,12 +599,15 @@ def sweep_stale() -> list[Path]:
     return removed
 
 
-def our_cgroups() -> list[Path]:
-    """Every ``arsim-*`` cgroup under our own cgroups (for leak checks)."""
+def our_cgroups(owner: int | None = None) -> list[Path]:
+    """The ``arsim-<owner>-*`` cgroups that process ``owner`` (default: this one) created
+    under our own cgroups (for leak checks; another process, e.g. a parallel test worker,
+    may share the parent cgroup with its own)."""
+    owner = os.getpid() if owner is None else owner
     found: list[Path] = []
     for get in (lambda: v1_parent("cpu"), lambda: v1_parent("memory"), lambda: v2_parent([])):
         with contextlib.suppress(OSError, ValueError):
-            found += [p for p in get().glob(f"{PREFIX}*") if p.is_dir()]
+            found += [p for p in get().glob(f"{PREFIX}{owner}-*") if p.is_dir()]
     return sorted(set(found))
 
 

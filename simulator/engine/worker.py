@@ -463,9 +463,10 @@ def sweep_stale_segments() -> list[str]:
     return removed
 
 
-def our_segments() -> list[str]:
-    """This process's shared-memory segments (for leak checks)."""
-    return sorted(p.name for p in SHM_DIR.glob(f"{PREFIX}{os.getpid()}-*"))
+def our_segments(owner: int | None = None) -> list[str]:
+    """The shared-memory segments of process ``owner`` (default: this one; leak checks)."""
+    owner = os.getpid() if owner is None else owner
+    return sorted(p.name for p in SHM_DIR.glob(f"{PREFIX}{owner}-*"))
 
 
 def close_all() -> None:
