@@ -4,6 +4,7 @@ same report without parsing the graph; a bad cache file is ignored, never truste
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -86,7 +87,7 @@ def test_warm_and_cold_timing_only_reports_are_identical(tmp_path: Path) -> None
             [sys.executable, "-c", code, "run", str(scenario), "--timing-only", "--quiet",
              "--out", str(tmp_path / name)],
             capture_output=True, text=True, cwd=REPO,
-            env={**_env(), "ARSIM_CACHE_DIR": str(tmp_path / "cache")})
+            env={**os.environ, "ARSIM_CACHE_DIR": str(tmp_path / "cache")})
         assert done.returncode in (0, 1), done.stderr
         reports.append((json.loads((tmp_path / name / "report.json").read_text()),
                         done.stdout.strip().splitlines()[-1]))
@@ -94,12 +95,6 @@ def test_warm_and_cold_timing_only_reports_are_identical(tmp_path: Path) -> None
     cold.pop("host"), warm.pop("host")
     assert cold == warm
     assert cold_onnx == "True" and warm_onnx == "False"  # the warm run never imported onnx
-
-
-def _env() -> dict[str, str]:
-    import os
-
-    return dict(os.environ)
 
 
 def test_cli_cache_info_and_clear(cache: Path, capsys: pytest.CaptureFixture[str]) -> None:
