@@ -24,6 +24,7 @@ from simulator.compare import SyncedFrame, compare_reports, write_compare_html
 from simulator.errors import InputError
 from simulator.run import RunOutcome, RunSettings, run_scenario
 from simulator.scenario.video import iter_frames
+from simulator.sinks.video_file import grid_frames
 
 SYNCED_FRAMES = 12  # screens per run on the compare page
 FRAME_SIDE = 360  # longer side of each screen on the page (pixels)
@@ -72,10 +73,17 @@ def comparison_frames(comparison: dict, count: int = SYNCED_FRAMES) -> list[Sync
     if not all(video.is_file() for video in videos):
         return []
     fps = float(entries[0]["report"]["scenario"].get("fps") or 30.0)
-    # output.mp4 holds one frame per camera frame (sinks/video_file.py): no counting pass
-    length = min(len(entry["report"].get("frames") or []) for entry in entries)
+    # output.mp4's frames lie on the camera's nominal grid (sinks/video_file.py): the
+    # length follows from the reports' capture times, no counting pass over the videos
+    length = min(_video_frames(entry["report"], fps) for entry in entries)
     start = max(first_screen(entry["report"], fps) for entry in entries)
     return synced_frames(videos, fps, length, count, start=start)
+
+
+def _video_frames(report: dict, fps: float) -> int:
+    times = [f.get("t_capture") for f in report.get("frames") or [] if isinstance(f, dict)]
+    times = [t for t in times if isinstance(t, int | float) and math.isfinite(t)]
+    return grid_frames(times[0], times[-1], fps) if times else 0
 
 
 def first_screen(report: dict, fps: float) -> int:

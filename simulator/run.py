@@ -32,7 +32,7 @@ from simulator.report import SCHEMA, write_reports
 from simulator.scenario.load import load_scenario
 from simulator.scenario.model import Scenario
 from simulator.sinks import Sink
-from simulator.sinks.video_file import VideoFileSink
+from simulator.sinks.video_file import VideoFileSink, grid_frames
 from simulator.stream_settings import StreamSettings
 from simulator.zoo.registry import ResolvedModel, resolve_model
 
@@ -164,7 +164,9 @@ def _replay_and_report(
             out_dir.mkdir(parents=True, exist_ok=True)
             sink = VideoFileSink(
                 out_dir / "output.mp4", fps=scenario.fps, width=cam.width, height=cam.height,
-                t0=float(scenario.frame_times[0]), frames=scenario.frame_count,
+                t0=float(scenario.frame_times[0]),
+                frames=grid_frames(float(scenario.frame_times[0]),
+                                   float(scenario.frame_times[-1]), scenario.fps),
             )
         throttle, worker = None, None
         if settings.throttle and not settings.timing_only:

@@ -280,3 +280,23 @@ def test_jpeg_frames_load_and_replay(base: Path, tmp_path: Path) -> None:
     assert report["scenario"]["frames"] == count
     (frames / f"{count:06d}.png").write_bytes((frames / "000000.jpg").read_bytes())
     assert any("mix extensions" in str(p) for p in validate_scenario(folder).problems)
+
+
+def test_output_video_covers_a_real_clip_with_a_pause(tmp_path: Path) -> None:
+    """A real phone clip (tests/data/real/phone-video, Apache-2.0) pauses 325 ms after its
+    first frame. output.mp4 lies on the 30 fps grid over the whole session (it was one video
+    frame per camera frame: 7 frames, 0.23 s of a 0.49 s session, the rest missing)."""
+    from simulator.scenario.importers import import_recording
+    from simulator.scenario.video import count_frames, iter_frames
+
+    clip = Path(__file__).parent / "data/real/phone-video/sample_android_slow_motion.mp4"
+    scenario = import_recording(clip, tmp_path / "clip", "auto", ImportOptions())
+    outcome = run_scenario(scenario, RunSettings(device="ipad-pro-m1", model="ar-lite",
+                                                 input_size=64, output_video=True),
+                           tmp_path / "out")
+    times = [f["t_capture"] for f in outcome.report["frames"]]
+    assert len(times) == 7 and times[1] - times[0] > 0.3
+    frames = count_frames(outcome.paths["video"])
+    assert frames == int(times[-1] * 30) + 1 == 15  # grid points 0 .. 14/30 s <= 0.492 s
+    *_, last = iter_frames(outcome.paths["video"])
+    assert last.mean() > 10  # the last result, not the black screen before the first

@@ -12,6 +12,13 @@ from simulator.errors import InputError
 from simulator.sinks import ShownFrame
 
 
+def grid_frames(t_first: float, t_last: float, fps: float) -> int:
+    """Video frames on the grid ``t_first + k / fps`` up to the last camera frame: one per
+    camera frame for evenly spaced ones, more where a real recording has gaps (a phone
+    clip's 325 ms pause must not cut the video short)."""
+    return math.floor((t_last - t_first) * fps + 1e-6) + 1
+
+
 class VideoFileSink:
     """Resamples the screen (which changes at irregular virtual times) onto a fixed
     frame grid: video frame k shows whatever was on screen at ``t0 + k / fps``."""
