@@ -25,6 +25,7 @@ from simulator.errors import InputError
 from simulator.run import RunOutcome, RunSettings, run_scenario
 from simulator.scenario.video import iter_frames
 from simulator.sinks.video_file import grid_frames
+from simulator.work_cache import WorkCache
 
 SYNCED_FRAMES = 12  # screens per run on the compare page
 FRAME_SIDE = 360  # longer side of each screen on the page (pixels)
@@ -115,12 +116,13 @@ def run_ab(
     names: tuple[str, str] = ("A", "B"),
     progress: Callable[[str], Callable[[int, int], None]] | None = None,
     frames: int = SYNCED_FRAMES,
+    cache: WorkCache | None = None,
 ) -> ABResult:
     """Replay ``scenario`` under ``a`` then ``b`` (both with ``output.mp4``) and compare
     them, the columns headed by ``names``; ``progress("a" or "b")`` gives each run's
-    ``(done, total)`` callback. When a run ends early (Ctrl-C, SIGTERM) the other is not
-    started and no comparison is written: the partial run's own reports say where it
-    stopped."""
+    ``(done, total)`` callback; with ``cache``, B reuses what A computed alike. When a run
+    ends early (Ctrl-C, SIGTERM) the other is not started and no comparison is written: the
+    partial run's own reports say where it stopped."""
     out_dir = Path(out_dir)
     outcomes = []
     for name, settings in (("a", a), ("b", b)):
@@ -128,7 +130,7 @@ def run_ab(
             raise InputError(f"settings {name.upper()}", "an A/B comparison shows frames: it "
                              "cannot run timing-only")
         outcome = run_scenario(scenario, replace(settings, output_video=True), out_dir / name,
-                               progress=progress(name) if progress else None)
+                               progress=progress(name) if progress else None, cache=cache)
         outcomes.append(outcome)
         if not outcome.report["complete"]:
             return ABResult(tuple(outcomes), None, [], None)

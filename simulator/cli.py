@@ -57,6 +57,7 @@ def _add_run(sub: argparse._SubParsersAction) -> None:
                    help="A/B: also run with the pipeline settings of FILE (.toml or .json) and "
                    "write OUT/a, OUT/b and OUT/compare.html (metrics, flicker curves, checks, "
                    "synchronized frames); exit 1 when either run fails a budget")
+    _add_cache_options(p)
     g = p.add_argument_group("real throttling (inference in an OS-confined worker process)")
     g.add_argument("--throttle", nargs="?", const="real", choices=("real", "model"),
                    default="model",
@@ -399,16 +400,40 @@ def _add_cache(sub: argparse._SubParsersAction) -> None:
 
 
 def _cmd_cache(args: argparse.Namespace) -> int:
-    from simulator.zoo import stats_cache
+    from simulator import work_cache
 
     if args.action == "clear":
-        freed = stats_cache.clear()
-        print(f"cleared {stats_cache.cache_dir()} ({freed / 1e6:.2f} MB)")
+        freed = work_cache.clear()
+        print(f"cleared {work_cache.cache_dir()} ({freed / 1e6:.2f} MB)")
         return EXIT_OK
-    print(f"cache: {stats_cache.cache_dir()} (ARSIM_CACHE_DIR, XDG_CACHE_HOME)")
-    for name, (files, size) in stats_cache.usage().items():
+    print(f"cache: {work_cache.cache_dir()} (ARSIM_CACHE_DIR, XDG_CACHE_HOME)")
+    for name, (files, size) in work_cache.usage().items():
         print(f"  {name}: {files} files, {size / 1e6:.2f} MB")
     return EXIT_OK
+
+
+def _add_cache_options(parser: argparse.ArgumentParser) -> None:
+    g = parser.add_argument_group("reuse of host work (docs/scaling-out.md)")
+    g.add_argument("--cache", type=Path, metavar="DIR",
+                   help="keep model outputs and optical flow under DIR and reuse them (default:"
+                   " arsim's cache directory, see `arsim cache info`); reports are unchanged")
+    g.add_argument("--no-cache", action="store_true", help="neither reuse nor keep host work")
+    g.add_argument("--cache-size-mb", type=float, default=4096.0,
+                   help="the disk cache's cap; the least recently used go first (default 4096)")
+
+
+def _work_cache(args: argparse.Namespace, memory: bool):
+    """The cache the flags ask for (None with --no-cache). ``memory``: also keep results in
+    this process (for commands that run more than one replay)."""
+    from simulator import work_cache
+
+    if args.no_cache:
+        return None
+    if args.cache_size_mb <= 0:
+        raise InputError("--cache-size-mb", f"expected a size > 0, got {args.cache_size_mb:g}")
+    return work_cache.shared_cache(
+        args.cache or work_cache.cache_dir(), disk_bytes=int(args.cache_size_mb * 2**20),
+        memory_bytes=work_cache.DEFAULT_MEMORY_MB << 20 if memory else 0)
 
 
 def _stream_settings(args: argparse.Namespace, pipeline: PipelineSettings) -> dict[str, Any]:
@@ -437,7 +462,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
     if args.compare_settings:
         return _run_ab(args, settings)
     progress = Progress("replay", enabled=not args.quiet)
-    outcome = run_scenario(args.scenario, settings, Path(args.out), progress=progress)
+    outcome = run_scenario(args.scenario, settings, Path(args.out), progress=progress,
+                           cache=_work_cache(args, memory=False))
     if not outcome.report["complete"]:
         progress.interrupted()
     print(format_verdict(outcome.report))
@@ -463,7 +489,8 @@ def _run_ab(args: argparse.Namespace, a: RunSettings) -> int:
     names = ("A", f"B ({Path(args.compare_settings).name})")
     result = run_ab(args.scenario, a, b, Path(args.out), names=names,
                     progress=lambda name: Progress(f"replay {name.upper()}",
-                                                   enabled=not args.quiet))
+                                                   enabled=not args.quiet),
+                    cache=_work_cache(args, memory=True))
     last = result.outcomes[-1]
     if result.comparison is None:
         print(f"incomplete: {last.report['incomplete_reason']}", file=sys.stderr)

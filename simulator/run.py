@@ -34,6 +34,7 @@ from simulator.scenario.model import Scenario
 from simulator.sinks import Sink
 from simulator.sinks.video_file import VideoFileSink, grid_frames
 from simulator.stream_settings import StreamSettings
+from simulator.work_cache import WorkCache
 from simulator.zoo.registry import ResolvedModel, resolve_model
 
 
@@ -69,9 +70,12 @@ def run_scenario(
     out_dir: Path,
     progress: Callable[[int, int], None] | None = None,
     sinks: Sequence[Sink] = (),
+    cache: WorkCache | None = None,
 ) -> RunOutcome:
     """Replay, judge and write the reports; each new screen also goes to ``sinks`` (e.g.
-    the app's views). Bad input raises InputError before any work."""
+    the app's views). ``cache``: host work earlier runs did is reused (simulator/work_cache.py;
+    the report is the same, apart from ``host``). Bad input raises InputError before any
+    work."""
     profile = load_profile(settings.device)
     profile.backend(settings.backend)  # unknown backend: fail before loading anything big
     model = resolve_model(settings.model)
@@ -89,7 +93,7 @@ def run_scenario(
     stage = _Stage("loading the scenario")
     try:
         return _replay_and_report(scenario_path, settings, out_dir, profile, model, input_size,
-                                  progress, sinks, stage)
+                                  progress, sinks, stage, cache)
     except KeyboardInterrupt as exc:  # Ctrl-C, SIGTERM, SIGHUP (simulator.signals)
         if stage.replaying:
             raise
@@ -140,6 +144,7 @@ def _replay_and_report(
     progress: Callable[[int, int], None] | None,
     sinks: Sequence[Sink],
     stage: _Stage,
+    cache: WorkCache | None,
 ) -> RunOutcome:
     with load_scenario(scenario_path) as scenario, ExitStack() as stack:
         check_pose_stages(settings.pipeline, scenario)
@@ -174,7 +179,7 @@ def _replay_and_report(
             throttle, worker = _start_worker(profile, settings, model, input_size, stack)
         chain = Chain.for_scenario(settings.pipeline, scenario, model=model,
                                    input_size=input_size, fit=fit, stylizer=stylizer,
-                                   worker=worker)
+                                   worker=worker, cache=None if worker is not None else cache)
         replay = Replay(
             scenario,
             cost=CostModel(profile, settings.backend),
@@ -190,6 +195,7 @@ def _replay_and_report(
             progress=progress,
         )
         started = time.perf_counter()
+        cache_before = chain.cache.stats.snapshot() if chain.cache is not None else None
         stage.replaying = True
         result = replay.run()
         wall_s = time.perf_counter() - started
@@ -200,6 +206,9 @@ def _replay_and_report(
         report = build_report(
             scenario, profile, settings, model, input_size, memory, result, wall_s
         )
+        if chain.cache is not None and cache_before is not None:
+            # this run's lookups: found in memory, on disk, or computed
+            report["host"]["cache"] = chain.cache.stats.since(cache_before).as_dict()
         if throttle is not None:
             measured = result.measured_latency_ms
             throttle["measured_latency_ms"] = statistics.median(measured) if measured else None

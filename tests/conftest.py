@@ -7,6 +7,8 @@ replays); single slow tests elsewhere carry `@pytest.mark.slow` themselves.
 
 from __future__ import annotations
 
+import os
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -16,6 +18,13 @@ SLOW_MODULES = {
     "test_lite_parity", "test_live", "test_pytest_plugin", "test_quantize", "test_signals",
     "test_throttle", "test_throttle_run", "test_virtual_cam", "test_web_target", "test_worker",
 }
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """The tests' runs (and the ``arsim`` subprocesses they start) keep their cache in a
+    folder of their own, not in the user's (tests that need a particular one set it)."""
+    if "ARSIM_CACHE_DIR" not in os.environ:
+        os.environ["ARSIM_CACHE_DIR"] = tempfile.mkdtemp(prefix="arsim-test-cache-")
 
 
 def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool | None:

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 from scenario_fixtures import make_scenario
 
+from simulator import work_cache
 from simulator.zoo import registry, stats_cache
 from simulator.zoo.registry import resolve_model
 
@@ -62,11 +63,11 @@ def test_another_file_is_another_entry(cache: Path, tmp_path: Path) -> None:
     model = resolve_model("toon-classic")
     copy = tmp_path / "copy.onnx"
     shutil.copyfile(model.path, copy)
-    assert stats_cache.file_hash(copy) == stats_cache.file_hash(model.path)  # by content
+    assert work_cache.file_hash(copy) == work_cache.file_hash(model.path)  # by content
     data = bytearray(copy.read_bytes())
     data[-1] ^= 0xFF
     copy.write_bytes(bytes(data))
-    assert stats_cache.file_hash(copy) != stats_cache.file_hash(model.path)
+    assert work_cache.file_hash(copy) != work_cache.file_hash(model.path)
 
 
 def test_an_unwritable_cache_is_no_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -217,7 +217,8 @@ class Replay:
         self._flicker = FlickerMeter()
         self._face_flicker = FlickerMeter()
         self._thumbs: list[tuple[int, np.ndarray, np.ndarray]] = []
-        self._images: Iterator[Frame] | None = sc.frames() if self.chain.images else None
+        self._images: Iterator[Frame] | None = (
+            sc.frames(self.chain.cache) if self.chain.images else None)
         self._face_shares: list[float] = []
         self._face_log: list[dict] = []
         self._measured_ms: list[float] = []

@@ -31,6 +31,7 @@ from simulator.pipeline.stylize import Stylizer, input_shape
 from simulator.pipeline.warp import warp_to_pose
 from simulator.scenario.model import Anchor, Scenario
 from simulator.types import Frame, Intrinsics, Pose
+from simulator.work_cache import WorkCache, file_hash, key_of
 from simulator.zoo.registry import ResolvedModel
 
 if TYPE_CHECKING:
@@ -109,7 +110,9 @@ def scene_pipeline(pipeline: PipelineSettings, scene_depth_m: float | None) -> P
 class Chain:
     """The stages of one stream; see the module docstring. ``stylizer`` None: a chain that
     only answers questions about shapes (a timing-only replay decodes and stylizes nothing);
-    ``worker``: model calls and face tracking in the confined worker."""
+    ``worker``: model calls and face tracking in the confined worker; ``cache``: in-process
+    model calls reuse earlier results of the same model, fit, size and pixels
+    (simulator/work_cache.py; never with the worker, whose measured latency is the point)."""
 
     def __init__(
         self,
@@ -123,12 +126,15 @@ class Chain:
         stylizer: Stylizer | None = None,
         worker: InferenceWorker | None = None,
         compositor: Compositor | None = None,
+        cache: WorkCache | None = None,
     ) -> None:
         settings.validate()
         self.settings = settings
         self.model, self.input_size, self.fit, self.camera = model, input_size, fit, camera
         self.stylizer = stylizer
         self.worker = worker
+        self.cache = cache
+        self._model_key: str | None = None
         self.compositor = compositor or Compositor(camera, anchors)
         self.images = stylizer is not None
         face_on = settings.face.enabled and self.images
@@ -141,11 +147,12 @@ class Chain:
     def for_scenario(cls, settings: PipelineSettings, scenario: Scenario, *,
                      model: ResolvedModel, input_size: int, fit: str,
                      stylizer: Stylizer | None = None,
-                     worker: InferenceWorker | None = None) -> Chain:
+                     worker: InferenceWorker | None = None,
+                     cache: WorkCache | None = None) -> Chain:
         """The chain for a scenario's frames: its camera, anchors and scene depth."""
         return cls(scene_pipeline(settings, scenario.scene_depth_m), model=model,
                    input_size=input_size, fit=fit, camera=scenario.camera, anchors=scenario.anchors,
-                   stylizer=stylizer, worker=worker)
+                   stylizer=stylizer, worker=worker, cache=cache)
 
     # --- the stages ---------------------------------------------------------------------------
 
@@ -179,7 +186,7 @@ class Chain:
         confined worker dies."""
         assert self.stylizer is not None, "a shapes-only chain stylizes nothing"
         calls = _WorkerCalls(self.worker) if self.worker is not None else None
-        run = calls.stylize if calls is not None else self.stylizer.stylize
+        run = calls.stylize if calls is not None else self._model_call
         if self.face is not None and track is not None:
             result = self.face.render(rgb, track, run)
             shapes = [] if result.face_size is None else [(result.face_size,) * 2]  # square
@@ -193,6 +200,17 @@ class Chain:
             return stylized
         return Stylized(stylized.image, size, stylized.input_shapes, stylized.face_box,
                         stylized.face_flops_share, sum(calls.measured), calls.rss_mb)
+
+    def _model_call(self, rgb: np.ndarray, size: int) -> np.ndarray:
+        """One in-process model call, through the cache when there is one."""
+        assert self.stylizer is not None
+        if self.cache is None:
+            return self.stylizer.stylize(rgb, size)
+        if self._model_key is None:  # what, besides the pixels and size, decides the output
+            self._model_key = key_of(self.stylizer.runtime_id, file_hash(self.model.path),
+                                     self.stylizer.fit)
+        return self.cache.get_or_compute("stylized", key_of(self._model_key, size, rgb),
+                                         lambda: self.stylizer.stylize(rgb, size))
 
     def smooth(self, image: np.ndarray, frame: Frame) -> np.ndarray:
         """Temporal smoothing of a result stylized from ``frame``."""

@@ -14,6 +14,7 @@ from simulator.errors import InputError
 from simulator.scenario.poses import Trajectory
 from simulator.scenario.video import FRAMES_DIR, iter_frames
 from simulator.types import Frame, Intrinsics, Pose
+from simulator.work_cache import WorkCache, file_hash, key_of
 
 
 def file_label(source_path: Path, name: str, *, zipped: bool) -> str:
@@ -139,12 +140,13 @@ class Scenario:
         """Interpolated camera-to-world pose at time ``t`` (inside the trajectory)."""
         return self.trajectory.at(t)
 
-    def frames(self) -> Iterator[Frame]:
+    def frames(self, cache: WorkCache | None = None) -> Iterator[Frame]:
         """Stream the frames in order: decoded image (RGB uint8) with its capture time,
-        interpolated pose and tracking state. Only one image is held at a time."""
+        interpolated pose and tracking state. Only one image is held at a time, unless
+        ``cache`` keeps decoded frames (then they are shared and read-only)."""
         positions, quats = self.trajectory.at_many(self.frame_times)
         label = file_label(self.source_path, self.video, zipped=self.extracted is not None)
-        decoded = iter_frames(self.video_path, label)
+        decoded = self._images(label, cache)
         for index, time in enumerate(self.frame_times):
             image = next(decoded, None)
             if image is None:
@@ -156,6 +158,27 @@ class Scenario:
                 pose=Pose(t=positions[index], q=quats[index]),
                 tracking=self.tracking[index],
             )
+
+    def _images(self, label: str, cache: WorkCache | None) -> Iterator[np.ndarray]:
+        """The decoded images in order; a video decoded before in this process comes from
+        the cache's memory (a matrix replays one scenario for every device)."""
+        decoded = iter_frames(self.video_path, label)
+        if cache is None or self.video_path.is_dir():
+            yield from decoded
+            return
+        video = key_of("video", file_hash(self.video_path))
+        position = 0  # images the decoder has given
+        for index in range(self.frame_count):
+            key = key_of(video, index)
+            image = cache.lookup("decoded", key)
+            if image is None:
+                while position <= index:  # the decoder catches up (it starts lazily)
+                    image = next(decoded, None)
+                    position += 1
+                    if image is None:
+                        return
+                image = cache.store("decoded", key, image)
+            yield image
 
     def close(self) -> None:
         """Remove the extraction folder of a ``.zip`` scenario (nothing for a folder)."""

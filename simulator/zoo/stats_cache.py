@@ -4,75 +4,26 @@ it), kept on disk by the file's content, so that a run which only needs the numb
 (``--timing-only``, the cost and memory models) neither parses the ONNX graph nor imports the
 onnx package (about 2 s here, most of it ml_dtypes).
 
-One small JSON file per model file, named by its SHA-256, under ``cache_dir()``
-(``$ARSIM_CACHE_DIR``, else ``$XDG_CACHE_HOME/arsim``, else ``~/.cache/arsim``), in
-``graph-stats/``. Entries are written atomically (a temporary file, then ``os.replace``);
-concurrent writers may each drop the other's new entry, which is only recomputed later. A
-file that cannot be read, parsed or trusted is ignored (and replaced), never an error. With
-no writable cache directory everything still works, uncached.
+One small JSON file per model file, named by its SHA-256, in ``graph-stats/`` under
+``cache_dir()`` (simulator/work_cache.py). Entries are written atomically (a temporary file,
+then ``os.replace``); concurrent writers may each drop the other's new entry, which is only
+recomputed later. A file that cannot be read, parsed or trusted is ignored (and replaced),
+never an error. With no writable cache directory everything still works, uncached.
 """
 
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import os
-import shutil
 import tempfile
 from pathlib import Path
 
+from simulator.work_cache import cache_dir, file_hash
 from simulator.zoo.graph_stats import GraphStats
 
 FORMAT = "arsim-graph-stats/1"
 MAX_FILE_BYTES = 1 << 20  # a model's entries; more means the file is not ours
-_hashes: dict[tuple[str, int, int], str] = {}  # (path, size, mtime_ns) -> sha256
-
-
-def cache_dir() -> Path:
-    """Where arsim keeps derived data that can always be recomputed."""
-    if os.environ.get("ARSIM_CACHE_DIR"):
-        return Path(os.environ["ARSIM_CACHE_DIR"])
-    if os.environ.get("XDG_CACHE_HOME"):
-        return Path(os.environ["XDG_CACHE_HOME"]) / "arsim"
-    try:
-        return Path.home() / ".cache" / "arsim"
-    except RuntimeError:  # no HOME and no passwd entry (some containers)
-        return Path(tempfile.gettempdir()) / f"arsim-cache-{os.getuid()}"
-
-
-CACHE_FOLDERS = ("graph-stats",)  # what ``usage`` counts and ``clear`` removes
-
-
-def usage() -> dict[str, tuple[int, int]]:
-    """Files and bytes in each of arsim's cache folders."""
-    found = {}
-    for name in CACHE_FOLDERS:
-        files = [p for p in (cache_dir() / name).glob("*") if p.is_file()]
-        found[name] = (len(files), sum(p.stat().st_size for p in files))
-    return found
-
-
-def clear() -> int:
-    """Remove arsim's cache folders (only those: the directory may be shared); returns the
-    bytes freed."""
-    freed = sum(size for _count, size in usage().values())
-    for name in CACHE_FOLDERS:
-        shutil.rmtree(cache_dir() / name, ignore_errors=True)
-    return freed
-
-
-def file_hash(path: Path) -> str:
-    """SHA-256 of a file's bytes (remembered per path, size and modification time)."""
-    stat = path.stat()
-    key = (str(path.resolve()), stat.st_size, stat.st_mtime_ns)
-    if key not in _hashes:
-        digest = hashlib.sha256()
-        with open(path, "rb") as handle:
-            for block in iter(lambda: handle.read(1 << 20), b""):
-                digest.update(block)
-        _hashes[key] = digest.hexdigest()
-    return _hashes[key]
 
 
 def _file(model_path: Path) -> Path:
