@@ -125,6 +125,11 @@ class Stylizer:
             raise InputError(self.model.path,
                              f"ONNX Runtime cannot load the model: {exc}") from None
 
+    @property
+    def runtime_id(self) -> str:
+        """The host runtime that computes the outputs (part of a cached result's key)."""
+        return f"onnxruntime-cpu {ort.__version__}"
+
     def reopen(self, arena: bool, before: Callable[[], None] | None = None) -> None:
         """Drop the session and its pooled buffers and open a new one (``arena``: whether
         it pools); ``before`` runs in between, when the old session is gone (gc, trim)."""
