@@ -389,8 +389,71 @@ def build_parser() -> argparse.ArgumentParser:
     _add_live(sub)
     _add_compare(sub)
     add_device_commands(sub)
+    _add_matrix(sub)
     _add_cache(sub)
     return parser
+
+
+def _add_matrix(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("matrix", help="every scenario x device x model x settings, one summary")
+    p.add_argument("scenarios", nargs="+", help="scenario folders or .zip files")
+    p.add_argument("--device", action="append", required=True, metavar="ID",
+                   help="device profile id or .toml (repeatable)")
+    p.add_argument("--model", action="append", metavar="NAME",
+                   help="model name or .onnx path (repeatable; default toon-classic)")
+    p.add_argument("--settings", action="append", metavar="FILE",
+                   help="pipeline settings .toml/.json (repeatable; default: the defaults)")
+    p.add_argument("--backend", default="cpu", help="cpu | gpu-fp16 (every device)")
+    p.add_argument("--input-size", type=int, help="model input size (default: each model's)")
+    p.add_argument("--timing-only", action="store_true", help="timelines only (fast)")
+    p.add_argument("--out", type=Path, default=Path("out/matrix"),
+                   help="one folder per run and the summary (default out/matrix)")
+    p.add_argument("--executor", choices=("local", "ray"), default="local",
+                   help="local: a process pool on this machine (default); ray: a Ray cluster")
+    p.add_argument("--workers", type=int, help="local: processes (default: one per core, at"
+                   " most one per scenario and model); ray: actors (default: the cluster's CPUs)")
+    p.add_argument("--address", help="ray: the cluster's address (host:port, ray://...; "
+                   "default: a local Ray instance started for the matrix)")
+    _add_cache_options(p)
+
+
+def _cmd_matrix(args: argparse.Namespace) -> int:
+    from simulator import matrix, work_cache
+    from simulator.output_paths import prepare_output_dir
+
+    if args.workers is not None and args.workers < 1:
+        raise InputError("--workers", f"expected at least 1, got {args.workers}")
+    if args.address and args.executor != "ray":
+        raise InputError("--address", "needs --executor ray")
+    if args.cache_size_mb <= 0:
+        raise InputError("--cache-size-mb", f"expected a size > 0, got {args.cache_size_mb:g}")
+    runs = matrix.plan(args.scenarios, args.device, args.model or ["toon-classic"],
+                       args.settings or [])
+    options = matrix.MatrixOptions(
+        backend=args.backend, input_size=args.input_size, timing_only=args.timing_only,
+        cache=not args.no_cache, cache_disk_mb=args.cache_size_mb,
+        cache_dir=str((args.cache or work_cache.cache_dir()).resolve()))
+    matrix.check_inputs(runs, options)
+    out = prepare_output_dir(args.out)
+    if args.executor == "ray":
+        from simulator.matrix_ray import RayExecutor
+
+        executor = RayExecutor(args.address, args.workers)
+    else:
+        executor = matrix.LocalExecutor(args.workers)
+
+    def progress(record: matrix.RunRecord, done: int, total: int) -> None:
+        print(f"matrix: {done}/{total} {record.run.label}: {record.status}", file=sys.stderr,
+              flush=True)
+
+    summary, paths = matrix.run_matrix(runs, out, options, executor, progress)
+    print(matrix.format_table(summary))
+    for kind, path in paths.items():
+        print(f"{kind:>8}: {path}")
+    if not summary.complete:
+        print(f"incomplete: {summary.incomplete_reason}", file=sys.stderr)
+        return 128 + (summary.interrupted_by or 2)
+    return matrix.exit_code(summary)
 
 
 def _add_cache(sub: argparse._SubParsersAction) -> None:
@@ -708,6 +771,7 @@ _COMMANDS = {
     "models": _cmd_models,
     "sweep": _cmd_sweep,
     "cache": _cmd_cache,
+    "matrix": _cmd_matrix,
     "gui": _cmd_gui,
     "live": _cmd_live,
     "compare": _cmd_compare,
