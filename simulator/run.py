@@ -150,8 +150,8 @@ def _replay_and_report(
         check_pose_stages(settings.pipeline, scenario)
         stage.name = "loading the model"
         fit = resolve_fit(model.card, settings.fit)
-        stylizer = None if settings.timing_only else Stylizer(model, input_size, settings.threads,
-                                                              fit)
+        stylizer = None if settings.timing_only else _stylizer(model, input_size,
+                                                               settings.threads, fit, cache)
         cam = scenario.camera
         shape = input_shape(model.card, input_size, cam.width, cam.height, fit)
         memory = MemoryModel(
@@ -215,6 +215,24 @@ def _replay_and_report(
             report["throttle"] = throttle
     paths = {**write_reports(report, out_dir, result.thumbnails), **paths}
     return RunOutcome(report, paths, result.interrupted_by)
+
+
+_loaded: dict[tuple, Stylizer] = {}  # the last sessions, for runs that share a cache
+KEEP_LOADED = 2
+
+
+def _stylizer(model: ResolvedModel, input_size: int, threads: int, fit: str,
+              cache: WorkCache | None) -> Stylizer:
+    """A stylizer for the run; with a cache (a matrix, the pytest plugin, the app) the last
+    sessions stay loaded for the runs after it (a Ray actor keeps its model's session)."""
+    if cache is None:
+        return Stylizer(model, input_size, threads, fit)
+    key = (str(model.path.resolve()), model.path.stat().st_mtime_ns, input_size, threads, fit)
+    if key not in _loaded:
+        while len(_loaded) >= KEEP_LOADED:
+            _loaded.pop(next(iter(_loaded)))
+        _loaded[key] = Stylizer(model, input_size, threads, fit)
+    return _loaded[key]
 
 
 def check_pose_stages(pipeline: PipelineSettings, scenario: Scenario) -> None:
