@@ -109,13 +109,12 @@ def check_inputs(runs: Sequence[MatrixRun], options: MatrixOptions) -> None:
     """Every scenario, device, model and settings file checked before any run (InputError)."""
     from simulator.device.catalog import load_profile
     from simulator.pipeline.settings import load_settings
-    from simulator.scenario.load import validate_scenario
+    from simulator.scenario.load import load_scenario
     from simulator.zoo.registry import resolve_model
 
     for scenario in sorted({r.scenario for r in runs}):
-        problems = validate_scenario(scenario).problems
-        if problems:
-            raise InputError(scenario, problems[0])
+        with load_scenario(scenario):
+            pass
     for device in sorted({r.device for r in runs}):
         load_profile(device).backend(options.backend)
     for model in sorted({r.model for r in runs}):

@@ -98,8 +98,11 @@ class RayExecutor:
             todo = groups(runs)
             cpus = int(ray.cluster_resources().get("CPU", 1))
             n_actors = max(1, min(len(todo), self.workers or cpus))
-            threads = max(1, cpus // n_actors)
-            remote = ray.remote(num_cpus=min(threads, cpus), max_restarts=1,
+            # an actor's threads are CPUs it reserves, on one node: no more than a node has
+            node_cpus = max((int(n["Resources"].get("CPU", 0)) for n in ray.nodes()
+                             if n.get("Alive")), default=1)
+            threads = max(1, min(cpus // n_actors, node_cpus))
+            remote = ray.remote(num_cpus=threads, max_restarts=1,
                                 max_task_retries=1)(GroupRunner)
             actors = [remote.remote(options, threads) for _ in range(n_actors)]
             packed = {s: ray.put(pack(s)) for s in {g[0].scenario for g in todo}}
