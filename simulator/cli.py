@@ -374,6 +374,7 @@ def _add_sweep(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("sweep", help="bundled scenarios through a grid of pipeline settings")
     p.add_argument("scenarios", nargs="*", help="default: the bundled orbit-desk and pan-fast")
     p.add_argument("--out", default="out/sweep", help="folder for sweep.json and sweep.md")
+    _add_cache_options(p)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -753,7 +754,7 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
     rows: list[dict] = []
     try:
         run_sweep(scenarios, default_grid(), progress=lambda s: print(s, file=sys.stderr),
-                  rows=rows)
+                  rows=rows, cache=_work_cache(args, memory=True))
     except KeyboardInterrupt as exc:  # Ctrl-C, SIGTERM, SIGHUP: keep the finished runs
         json_path, _ = write_sweep(rows, Path(args.out), incomplete_reason=signals.reason(exc))
         print(f"wrote {json_path} (incomplete: {len(rows)} runs)", file=sys.stderr)

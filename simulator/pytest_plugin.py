@@ -8,7 +8,10 @@ collects each ``scenario.json`` under the given paths (``scenarios/orbit-desk`` 
 them) as one test per device: ``scenarios/orbit-desk/scenario.json::redmi-note-10``. A test
 replays the scenario (``arsim run``), writes its reports to ``--arsim-out`` and fails when a
 budget fails, with the failed checks as the message; an input problem is an error naming the
-file and field. Items are independent, so ``pytest -n auto`` (pytest-xdist) spreads them.
+file and field. Items are independent, so ``pytest -n auto`` (pytest-xdist) spreads them; with
+``--dist loadfile`` a scenario's devices stay in one process, where the ones after the first
+reuse its decoded frames and model outputs (the work cache, simulator/work_cache.py: in memory,
+and on disk under ``--arsim-cache``, default arsim's cache directory; ``--arsim-no-cache``).
 """
 
 from __future__ import annotations
@@ -32,6 +35,10 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--arsim-out", default="out/pytest", help="folder for the runs' reports")
     group.addoption("--arsim-timing-only", action="store_true",
                     help="timeline only: no pixels, no flicker (fast)")
+    group.addoption("--arsim-cache", default=None, metavar="DIR",
+                    help="reuse host work across items and sessions (default: arsim's cache "
+                    "directory)")
+    group.addoption("--arsim-no-cache", action="store_true", help="no reuse of host work")
 
 
 def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Collector | None:
@@ -60,6 +67,7 @@ class ReplayItem(pytest.Item):
 
     def runtest(self) -> None:
         from simulator.run import RunSettings, run_scenario
+        from simulator.work_cache import cache_dir, shared_cache
 
         option = self.config.getoption
         scenario = self.path.parent
@@ -67,7 +75,9 @@ class ReplayItem(pytest.Item):
                                model=option("arsim_model"),
                                timing_only=option("arsim_timing_only"))
         out = Path(option("arsim_out")) / scenario.name / self.name
-        outcome = run_scenario(scenario, settings, out)
+        cache = None if option("arsim_no_cache") else \
+            shared_cache(Path(option("arsim_cache") or cache_dir()))
+        outcome = run_scenario(scenario, settings, out, cache=cache)
         self.user_properties.append(("report", str(outcome.paths["json"])))
         verdict = outcome.report["verdict"]
         if not verdict["passed"]:

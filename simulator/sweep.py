@@ -29,6 +29,7 @@ from simulator.report.json_report import write_atomic
 from simulator.run import RunSettings, run_scenario
 from simulator.scenario.load import load_scenario
 from simulator.types import Frame, Intrinsics
+from simulator.work_cache import WorkCache
 from simulator.zoo.registry import resolve_model
 
 HD = (1280, 720)
@@ -128,9 +129,11 @@ def run_sweep(
     grid: Sequence[Variant],
     progress: Callable[[str], None] = print,
     rows: list[dict] | None = None,
+    cache: WorkCache | None = None,
 ) -> list[dict]:
     """One row per (scenario, variant), appended to ``rows`` (a new list by default) as each
-    run ends, so a caller interrupted mid-sweep still holds the finished ones."""
+    run ends, so a caller interrupted mid-sweep still holds the finished ones; with ``cache``
+    the variants of a model reuse its outputs (smoothing variants stylize nothing twice)."""
     rows = [] if rows is None else rows
     for scenario in scenarios:
         hd = _hd_samples(scenario, 12)
@@ -138,7 +141,7 @@ def run_sweep(
         for variant in grid:
             progress(f"sweep: {scenario.name} / {variant.label}")
             with tempfile.TemporaryDirectory() as out:
-                report = run_scenario(scenario, variant.settings, Path(out)).report
+                report = run_scenario(scenario, variant.settings, Path(out), cache=cache).report
             m = report["metrics"]
             row = {
                 "scenario": scenario.name,

@@ -59,3 +59,17 @@ def test_items_spread_over_xdist_workers(pytester) -> None:
                      for p in (pytester.path / "runs").rglob("report.json"))
     assert reports == [f"runs/{s}/{d}/report.json" for s in ("a", "b")
                        for d in ("ipad-pro-m1", "redmi-note-10")]
+
+
+def test_a_scenarios_devices_reuse_its_work(pytester) -> None:
+    make_scenario(pytester.path / "sc" / "calm", frames=20)
+    result = pytester.runpytest_subprocess(
+        "--arsim", "-p", "no:cacheprovider", "sc", "--arsim-device", "redmi-note-10",
+        "--arsim-device", "iphone-se-2020", "--arsim-out", "runs",
+        "--arsim-cache", str(pytester.path / "cache"))
+    result.assert_outcomes(passed=2)
+    first, second = (json.loads((pytester.path / f"runs/calm/{d}/report.json").read_text())
+                     ["host"]["cache"] for d in ("redmi-note-10", "iphone-se-2020"))
+    assert first["stylized"]["misses"] > 0
+    assert second["stylized"]["misses"] == 0 and second["decoded"]["misses"] == 0
+    assert list((pytester.path / "cache" / "work" / "stylized").rglob("*.npy"))

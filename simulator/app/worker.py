@@ -31,6 +31,7 @@ from simulator.scenario.load import load_scenario
 from simulator.scenario.model import Scenario
 from simulator.sinks import ShownFrame
 from simulator.types import Frame
+from simulator.work_cache import cache_dir, shared_cache
 from simulator.zoo.registry import resolve_model
 
 BEHIND_S = 0.1  # further behind the wall-clock schedule than this: re-anchor, report slow-down
@@ -150,7 +151,8 @@ class ReplayWorker(QThread):
                     return
                 self.timeline.emit(job_id, outcome.report)
             outcome = run_scenario(job.scenario, job.settings, out_dir,
-                                   progress=self._progress, sinks=(self,))
+                                   progress=self._progress, sinks=(self,),
+                                   cache=shared_cache(cache_dir()))
         except InputError as exc:
             self.finished_job.emit(job_id, None, str(exc))
             return
