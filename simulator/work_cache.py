@@ -45,7 +45,7 @@ import numpy as np
 # them back, and they would fill the disk tier)
 KINDS = {"stylized": True, "flow": True, "flicker": True, "decoded": False}
 FOLDER = "work"  # under the cache directory (cache_dir)
-DEFAULT_MEMORY_MB = 512
+DEFAULT_MEMORY_MB = 1024
 DEFAULT_DISK_MB = 4096
 TRIM_TO = 0.9  # a full disk tier is trimmed to this fraction of its cap
 MAX_ENTRY_BYTES = 64 << 20  # a bigger .npy file is not one of ours

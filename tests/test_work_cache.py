@@ -10,11 +10,13 @@ import subprocess
 import sys
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 from scenario_fixtures import make_scenario
 
 from simulator import work_cache
+from simulator.metrics.flicker import FlickerMeter
 from simulator.run import RunSettings, run_scenario
 from simulator.work_cache import WorkCache, content_key, frozen, key_of
 
@@ -187,3 +189,49 @@ def test_warm_disk_cache_report_is_byte_identical_in_another_process(tmp_path: P
                           env={**os.environ, "ARSIM_CACHE_DIR": str(tmp_path / "cache")},
                           capture_output=True, text=True, check=True).stdout
     assert "work: " in info and "work: 0 files" not in info
+
+
+def _moving_frames(n: int = 6) -> list[np.ndarray]:
+    rng = np.random.default_rng(3)
+    base = cv2.GaussianBlur(rng.integers(0, 255, (120, 200, 3), dtype=np.uint8), (7, 7), 0)
+    return [frozen(np.roll(base, 3 * i, axis=1).copy()) for i in range(n)]
+
+
+def test_flicker_pairs_and_flow_are_reused_with_the_same_results() -> None:
+    inputs = _moving_frames()
+    outputs = [frozen(255 - f) for f in inputs]
+    darker = [frozen((f // 2).astype(np.uint8)) for f in outputs]  # other "settings"
+
+    def measure(outs, cache, maps=False):
+        meter = FlickerMeter(cache=cache, maps=maps)
+        errors = [meter.add(i * 0.1, a, b) for i, (a, b) in enumerate(zip(inputs, outs,
+                                                                            strict=True))]
+        return errors, meter.summary()
+
+    cache = WorkCache(None)
+    plain = measure(outputs, None)
+    assert measure(outputs, cache) == plain  # cold: measured and kept
+    assert cache.stats.kinds["flicker"].misses == len(inputs) - 1
+    assert measure(outputs, cache) == plain  # warm: every pair known
+    assert cache.stats.kinds["flicker"].memory_hits == len(inputs) - 1
+    flow_misses = cache.stats.kinds["flow"].misses
+    assert measure(darker, cache) == measure(darker, None)  # new outputs, known flow
+    assert cache.stats.kinds["flow"].misses == flow_misses
+    assert cache.stats.kinds["flow"].memory_hits >= len(inputs) - 1
+    # a viewer showing the heat-map gets it: known pairs are measured again
+    meter = FlickerMeter(cache=cache, maps=True)
+    for i, (a, b) in enumerate(zip(inputs, outputs, strict=True)):
+        meter.add(i * 0.1, a, b)
+        assert (meter.last_map is None) == (i == 0)
+
+
+def test_model_outputs_do_not_depend_on_the_thread_count() -> None:
+    """Why a cached output's key leaves out ONNX Runtime's thread count (a matrix's pool
+    workers run with fewer threads than a lone run)."""
+    from simulator.pipeline.stylize import Stylizer
+    from simulator.zoo.registry import resolve_model
+
+    frame = _moving_frames(1)[0]
+    for name in ("toon-classic", "ar-lite"):
+        one, two = (Stylizer(resolve_model(name), 128, threads=t).stylize(frame) for t in (1, 2))
+        np.testing.assert_array_equal(one, two)

@@ -214,8 +214,9 @@ class Replay:
         self._series: dict[str, list[float]] = {"t": [], "memory_mb": [], "thermal_factor": []}
         self._peak_mb = 0.0
         self._thermal_max = 1.0
-        self._flicker = FlickerMeter()
-        self._face_flicker = FlickerMeter()
+        maps = any(getattr(sink, "shows_flicker", True) for sink in self.sinks)
+        self._flicker = FlickerMeter(cache=self.chain.cache, maps=maps)
+        self._face_flicker = FlickerMeter(cache=self.chain.cache, maps=maps)
         self._thumbs: list[tuple[int, np.ndarray, np.ndarray]] = []
         self._images: Iterator[Frame] | None = (
             sc.frames(self.chain.cache) if self.chain.images else None)

@@ -33,8 +33,10 @@ pumping; it needs at least three samples.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import cv2
 import numpy as np
@@ -52,6 +54,9 @@ from simulator.pipeline.flow import (
     squared_norm,
     warp_with_flow,
 )
+
+if TYPE_CHECKING:
+    from simulator.work_cache import WorkCache
 
 __all__ = [
     "BOUNDARY_ABS",
@@ -110,11 +115,33 @@ def _prepare(input_rgb: np.ndarray, output_rgb: np.ndarray, max_side: int) -> _P
     return _PreparedPair(grey=grey_at(input_rgb, size), output=output)
 
 
-def _compare(prev: _PreparedPair, cur: _PreparedPair) -> WarpResult:
+def _flow_and_mask(prev: np.ndarray, cur: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Forward flow and the validity mask of two analysis-size greys: the part of a
+    comparison that depends on the inputs only."""
     # The greys are already at the analysis size, so compute_flow does not resize them again.
-    flow = compute_flow(prev.grey, cur.grey, max_side=max(prev.grey.shape), preset=FLOW_PRESET)
-    warped = warp_with_flow(cur.output, flow.forward)
-    mask = consistency_mask(flow.forward, flow.backward)
+    flow = compute_flow(prev, cur, max_side=max(prev.shape), preset=FLOW_PRESET)
+    return flow.forward, consistency_mask(flow.forward, flow.backward)
+
+
+def _cached_flow_and_mask(prev: np.ndarray, cur: np.ndarray,
+                          cache: WorkCache) -> tuple[np.ndarray, np.ndarray]:
+    """``_flow_and_mask`` kept in ``cache`` as one H x W x 3 float32 array (u, v, mask): the
+    same input pair under another device or setting has its flow already."""
+    from simulator.work_cache import key_of
+
+    def packed() -> np.ndarray:
+        forward, mask = _flow_and_mask(prev, cur)
+        return np.dstack([forward, mask.astype(np.float32)])
+
+    flow_mask = cache.get_or_compute("flow", key_of("flow", FLOW_PRESET, prev, cur), packed)
+    return flow_mask[..., :2], flow_mask[..., 2] > 0.5
+
+
+def _compare(prev: _PreparedPair, cur: _PreparedPair,
+             cache: WorkCache | None = None) -> WarpResult:
+    forward, mask = _flow_and_mask(prev.grey, cur.grey) if cache is None else \
+        _cached_flow_and_mask(prev.grey, cur.grey, cache)
+    warped = warp_with_flow(cur.output, forward)
     pixel_error = squared_norm(prev.output - warped, weight=1.0 / prev.output.shape[2])
     error_map = np.where(mask, pixel_error, np.float32(0.0))
     valid = int(np.count_nonzero(mask))
@@ -176,12 +203,23 @@ class FlickerMeter:
     Call :meth:`add` once per new displayed result with the camera frame it came from;
     each call compares with the previously added pair. A change of frame size starts a new
     sequence (no comparison across it).
+
+    With a ``cache`` (simulator/work_cache.py) a pair of displayed pairs measured before (the
+    same inputs and outputs: another device that showed the same frames) is not measured
+    again, and the flow of an input pair is reused under other outputs (other settings).
+    ``maps`` False skips ``last_map`` on such reuse (it is kept only when someone shows it).
     """
 
-    def __init__(self, *, max_side: int = 320) -> None:
+    def __init__(self, *, max_side: int = 320, cache: WorkCache | None = None,
+                 maps: bool = True) -> None:
         self.max_side = max_side
+        self.cache = None if maps else cache
+        self._flow_cache = cache
         self._prev: _PreparedPair | None = None
         self._prev_input: np.ndarray | None = None
+        self._prev_raw: tuple[np.ndarray, np.ndarray] | None = None  # prepared when needed
+        self._prev_keys: tuple[str, str] | None = None
+        self._pair_key: str | None = None  # a comparison to keep, once measured
         self._warp_errors: list[float] = []
         self._mask_fractions: list[float] = []
         self._frame_diffs: list[float] = []
@@ -199,23 +237,71 @@ class FlickerMeter:
         if t < self._last_t:
             raise ValueError(f"display time {t} is before the previous one ({self._last_t})")
         self._last_t = t
+        if self.cache is not None:
+            known = self._known_pair(input_rgb, output_rgb)
+            if known is not None:
+                return known
+        return self._measure(input_rgb, output_rgb)
+
+    def _known_pair(self, input_rgb: np.ndarray, output_rgb: np.ndarray) -> float | None:
+        """``add`` from the cache when this comparison was made before (None: measure it)."""
+        from simulator.work_cache import content_key, key_of
+
+        assert self.cache is not None
+        keys = (content_key(input_rgb), content_key(output_rgb))
+        prev_keys, self._prev_keys = self._prev_keys, keys
+        if prev_keys is None or input_rgb.shape != self._prev_raw[0].shape:
+            return None
+        pair = key_of("flicker-pair", self.max_side, FLOW_PRESET, *prev_keys, *keys)
+        known = self.cache.lookup("flicker", pair)
+        if known is None:
+            self._pair_key = pair
+            return None
+        luminance, diff, fraction, error = (float(v) for v in known)
+        self._luminance.append(luminance)
+        self._frame_diffs.append(diff)
+        self._mask_fractions.append(fraction)
+        self._prev, self._prev_input = None, None
+        self._prev_raw = (input_rgb, output_rgb)
+        self.last_map = None
+        if math.isnan(error):
+            return None
+        self._warp_errors.append(error)
+        return error
+
+    def _measure(self, input_rgb: np.ndarray, output_rgb: np.ndarray) -> float | None:
+        if self._prev is None and self._prev_raw is not None:  # skipped by a known pair
+            raw_input, raw_output = self._prev_raw
+            self._prev = _prepare(raw_input, raw_output, self.max_side)
+            self._prev_input = self._input_copy(raw_input, self._prev)
+        self._prev_raw = (input_rgb, output_rgb)
+        pair, self._pair_key = self._pair_key, None
         cur = _prepare(input_rgb, output_rgb, self.max_side)
-        # Small input copy for the frame difference, at the same analysis size as the output.
-        cur_input = resize_to(_to_unit_rgb(input_rgb), (cur.grey.shape[1], cur.grey.shape[0]))
+        cur_input = self._input_copy(input_rgb, cur)
         self._luminance.append(mean_luminance(cur.output))
         prev, prev_input = self._prev, self._prev_input
         self._prev, self._prev_input = cur, cur_input
         self.last_map = None
         if prev is None or prev_input is None or prev.grey.shape != cur.grey.shape:
             return None
-        self._frame_diffs.append(frame_diff(prev_input, cur_input, prev.output, cur.output))
-        result = _compare(prev, cur)
+        diff = frame_diff(prev_input, cur_input, prev.output, cur.output)
+        self._frame_diffs.append(diff)
+        result = _compare(prev, cur, self._flow_cache)
         self.last_map = result.error_map
         self._mask_fractions.append(result.mask_fraction)
+        if self.cache is not None and pair is not None:
+            self.cache.store("flicker", pair, np.array(
+                [self._luminance[-1], diff, result.mask_fraction, result.error]))
         if np.isnan(result.error):
             return None
         self._warp_errors.append(result.error)
         return result.error
+
+    @staticmethod
+    def _input_copy(input_rgb: np.ndarray, prepared: _PreparedPair) -> np.ndarray:
+        """Small input copy for the frame difference, at the analysis size of the output."""
+        return resize_to(_to_unit_rgb(input_rgb),
+                         (prepared.grey.shape[1], prepared.grey.shape[0]))
 
     @property
     def last_luminance(self) -> float | None:

@@ -31,6 +31,10 @@ class ShownFrame:
 
 
 class Sink(Protocol):
+    """A sink may say ``shows_flicker = False`` (the video file, the webcam): then a replay
+    need not compute ``flicker_map`` for pictures whose flicker it knows already (the work
+    cache); a sink that does not say is given the maps."""
+
     def send(self, frame: ShownFrame) -> None: ...
 
     def close(self) -> Any: ...

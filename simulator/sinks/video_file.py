@@ -23,6 +23,8 @@ class VideoFileSink:
     """Resamples the screen (which changes at irregular virtual times) onto a fixed
     frame grid: video frame k shows whatever was on screen at ``t0 + k / fps``."""
 
+    shows_flicker = False  # no heat-map: known flicker need not be measured again
+
     def __init__(
         self, path: Path, *, fps: float, width: int, height: int, t0: float, frames: int
     ) -> None:

@@ -61,6 +61,8 @@ class VirtualCamSink:
     """One pyvirtualcam camera fed RGB frames at ``fps``. Raises RuntimeError (pyvirtualcam's)
     when no device is available; ``open_virtual_cam`` turns that into None."""
 
+    shows_flicker = False  # no heat-map: known flicker need not be measured again
+
     def __init__(
         self,
         width: int = 1280,
