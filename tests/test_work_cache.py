@@ -99,13 +99,6 @@ def _pickled_npy() -> bytes:
     return buffer.getvalue()
 
 
-def test_decoded_frames_stay_in_memory_only(tmp_path: Path) -> None:
-    cache = WorkCache(tmp_path)
-    cache.get_or_compute("decoded", "d" * 40, lambda: np.zeros(10, np.uint8))
-    assert work_cache.usage(tmp_path)["work"] == (0, 0)
-    assert cache.lookup("decoded", "d" * 40) is not None
-
-
 def test_disk_cap_drops_the_least_recently_used(tmp_path: Path) -> None:
     cache = WorkCache(tmp_path, memory_bytes=0, disk_bytes=5 * 1128)  # five 1000-byte entries
     for k in range(5):
