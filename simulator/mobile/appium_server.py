@@ -36,24 +36,31 @@ def free_port() -> int:
 
 
 def server_status(url: str, timeout_s: float = 2.0) -> dict:
-    """The ``/status`` answer of the Appium server at ``url`` (its base path included).
+    """The ``/status`` answer of the Appium server (its base path included) or Selenium Grid 4
+    hub (no base path) at ``url``.
 
-    Raises InputError naming the URL when nothing answers or the answer is not Appium's.
+    Raises InputError naming the URL when nothing answers, the answer is neither's, or an
+    Appium server is not ready; a Grid's answer comes back ready or not (a Grid without a
+    node up is the run's problem, not the user's: simulator/mobile/grid.py).
     """
     status_url = url.rstrip("/") + "/status"
     try:
         with urllib.request.urlopen(status_url, timeout=timeout_s) as answer:
             body = json.loads(answer.read().decode("utf-8"))
     except urllib.error.HTTPError as err:
-        raise InputError(url, f"Appium server answered HTTP {err.code} on /status; expected"
-                         " an Appium server URL with its base path (e.g. .../wd/hub)") from None
+        raise InputError(url, f"server answered HTTP {err.code} on /status; expected an Appium"
+                         " server URL with its base path (e.g. .../wd/hub) or a Selenium Grid"
+                         " 4 hub URL") from None
     except (urllib.error.URLError, OSError, TimeoutError) as err:
         reason = getattr(err, "reason", err)
-        raise InputError(url, f"Appium server unreachable ({reason}); start one with"
-                         " `arsim device server` or pass --server auto") from None
+        raise InputError(url, f"Appium server or Grid unreachable ({reason}); start one with"
+                         " `arsim device server` / `arsim device grid`, or pass --server auto"
+                         ) from None
     except ValueError:
         raise InputError(url, "answer on /status is not JSON; is this an Appium server?") from None
     value = body.get("value") if isinstance(body, dict) else None
+    if isinstance(value, dict) and isinstance(value.get("nodes"), list):
+        return value  # a Selenium Grid
     if not isinstance(value, dict) or not value.get("ready", False):
         raise InputError(url, f"Appium server is not ready: {str(body)[:200]}")
     return value
@@ -86,19 +93,25 @@ class AppiumServer:
         self._process = subprocess.Popen(command, cwd=MOBILE_DIR, env=env, stdin=subprocess.DEVNULL,
                                          stdout=self._log, stderr=subprocess.STDOUT,
                                          start_new_session=True)
+        try:
+            self._wait_ready()
+        except BaseException:  # a bad start, or Ctrl-C / SIGTERM meanwhile: no server left
+            self.stop()
+            raise
+        return self
+
+    def _wait_ready(self) -> None:
+        assert self._process is not None
         deadline = time.monotonic() + self.start_timeout_s
         while True:
             if self._process.poll() is not None:
-                tail = self.log_tail()
-                self.stop()
                 raise InputError("appium", f"server exited with code {self._process.returncode}"
-                                 f" while starting: {tail}")
+                                 f" while starting: {self.log_tail()}")
             try:
                 server_status(self.url, timeout_s=1.0)
-                return self
+                return
             except InputError:
                 if time.monotonic() > deadline:
-                    self.stop()
                     raise InputError("appium", f"server not ready after {self.start_timeout_s:g}"
                                      " s") from None
                 time.sleep(0.2)

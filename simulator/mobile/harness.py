@@ -10,6 +10,11 @@ app died (``crashed: ...`` / ``killed: oom``, CONTRACT §5), the app reported ``
 the timeout passed, or the user pressed Ctrl-C. Problems with what the user gave (a server
 that does not answer, a session the server refuses, a caps file) are InputErrors: one line,
 exit code 2, nothing half-written.
+
+``--server`` may also be a Selenium Grid 4 hub relaying to Appium nodes (simulator/mobile/
+grid.py). What only a Grid does ends the run with an incomplete report naming it: no slot
+matches the capabilities, the request timed out in the Grid's session queue, the node was
+lost mid-run (``grid: ...`` reasons). The report's ``harness.grid`` says which node ran it.
 """
 
 from __future__ import annotations
@@ -34,6 +39,14 @@ from simulator.mobile.contract import (
     parse_line,
     schema_errors,
 )
+from simulator.mobile.grid import (
+    GridError,
+    check_slots,
+    describe_caps,
+    grid_problem,
+    is_grid,
+    session_slot,
+)
 from simulator.mobile.platforms import PLATFORMS, DeviceDied, Platform
 from simulator.mobile.platforms.base import PlatformOptions
 from simulator.report.json_report import SCHEMA, write_json
@@ -48,7 +61,7 @@ class DeviceRunRequest:
 
     scenario: Path
     platform: str
-    server: str  # Appium server URL with its base path, or "auto" (start a local one)
+    server: str  # Appium server URL with its base path, a Grid 4 hub URL, or "auto"
     out: Path
     model: str = "toon-classic"
     input_size: int | None = None
@@ -85,18 +98,38 @@ def read_caps(path: Path | None) -> dict[str, Any]:
     return caps
 
 
+def w3c_caps(caps: Mapping[str, Any]) -> dict[str, Any]:
+    """Capabilities as the Appium client sends them: names that are not W3C's get the
+    ``appium:`` prefix (``deviceName`` -> ``appium:deviceName``; a Grid routes by those)."""
+    from appium.options.common import AppiumOptions
+
+    options = AppiumOptions()
+    options.load_capabilities(dict(caps))
+    return options.to_capabilities()
+
+
 def appium_session(url: str, caps: Mapping[str, Any]) -> Any:
-    """A new Appium session; a refused one is an InputError with the server's reason."""
+    """A new Appium session, directly or through a Selenium Grid 4 hub. A refusal is an
+    InputError with the server's reason, except the Grid's own (no matching slot, session
+    queue timeout): a GridError, which ends the run with an incomplete report."""
     from appium import webdriver
     from appium.options.common import AppiumOptions
     from selenium.common.exceptions import WebDriverException
 
-    server_status(url)
+    status = server_status(url)
+    if is_grid(status):
+        check_slots(url, status, w3c_caps(caps))
     options = AppiumOptions()
     options.load_capabilities(dict(caps))
+    asked = time.monotonic()
     try:
         return webdriver.Remote(url, options=options)
     except WebDriverException as err:  # SessionNotCreated, or a driver that is not installed
+        problem = grid_problem(str(err))
+        if problem in ("no matching slot", "session queue timeout"):
+            waited = time.monotonic() - asked
+            raise GridError(f"grid: {problem} at {url} for {describe_caps(w3c_caps(caps))} after"
+                            f" {waited:.1f} s: {_first_line(err)}") from None
         raise InputError(url, f"session refused: {_first_line(err)}") from None
     except OSError as err:
         raise InputError(url, f"Appium server unreachable ({err})") from None
@@ -126,6 +159,8 @@ class _Run:
         self.watch = RunWatch()
         self.log_tail: deque[str] = deque(maxlen=20)  # the last log lines, for the report
         self.samples: list[dict] = []
+        self.sampling_off: str | None = None  # why the server gives no samples, if it does not
+        self.grid: dict | None = None  # the Grid hub and node that ran it
         self.started = time.monotonic()
 
     def elapsed(self) -> float:
@@ -134,11 +169,16 @@ class _Run:
     def harness_block(self) -> dict:
         caps = {k: v for k, v in self.caps.items() if "key" not in k.lower()
                 and "password" not in k.lower() and "token" not in k.lower()}
-        return {"platform": self.request.platform, "server": self.request.server,
-                "profile": self.profile.id if self.profile else None, "capabilities": caps,
-                "cpu_throttle": self.request.cpu_throttle,
-                "timeout_s": self.request.timeout_s, "wall_s": round(self.elapsed(), 3),
-                "samples": self.samples, "log_tail": list(self.log_tail)}
+        block = {"platform": self.request.platform, "server": self.request.server,
+                 "profile": self.profile.id if self.profile else None, "capabilities": caps,
+                 "cpu_throttle": self.request.cpu_throttle,
+                 "timeout_s": self.request.timeout_s, "wall_s": round(self.elapsed(), 3),
+                 "samples": self.samples, "log_tail": list(self.log_tail)}
+        if self.sampling_off:
+            block["samples_unavailable"] = self.sampling_off
+        if self.grid is not None:
+            block["grid"] = self.grid
+        return block
 
     def incomplete(self, reason: str, *, oom: bool = False) -> dict:
         """CONTRACT §5: the report the harness writes when the app could not."""
@@ -258,17 +298,26 @@ def run_device(
                                   record=request.record, max_frames=request.max_frames,
                                   input_size=request.input_size, budgets=budgets)
         platform = PLATFORMS[request.platform](options, request.out)
-        caps = platform.capabilities(user_caps)
+        caps = w3c_caps(platform.capabilities(user_caps))
+        run = _Run(request, platform, scenario, budgets, profile, caps, params)
         server = None
         try:
             if request.server == "auto":
                 server = AppiumServer(log_path=request.out / "appium.log").start()
-            driver = connect(server.url if server else request.server, caps)
-            run = _Run(request, platform, scenario, budgets, profile, caps, params)
+            url = server.url if server else request.server
             try:
-                report = _drive(run, driver, progress, on_event)
-            finally:
-                _quit(platform, driver)
+                driver = connect(url, caps)
+            except GridError as refused:
+                report = run.incomplete(refused.reason)
+            except KeyboardInterrupt as exc:  # e.g. waiting in a Grid's session queue
+                write_reports(run.incomplete(signals.reason(exc)), request.out)
+                raise
+            else:
+                run.grid = session_slot(url, getattr(driver, "session_id", None) or "")
+                try:
+                    report = _drive(run, driver, progress, on_event)
+                finally:
+                    _quit(platform, driver)
         finally:
             platform.close()
             if server is not None:
@@ -298,10 +347,8 @@ def _drive(run: _Run, driver: Any, progress, on_event) -> dict:
                 _handle(run, message, on_event, driver, progress)
             if run.watch.finished:
                 break
-            if run.elapsed() >= next_sample:
-                sample = platform.sample(driver)
-                if sample:
-                    run.samples.append({"t": round(run.elapsed(), 3), **sample})
+            if run.sampling_off is None and run.elapsed() >= next_sample:
+                _sample(run, driver)
                 next_sample = run.elapsed() + SAMPLE_EVERY_S
             platform.check_alive(driver)
             if run.elapsed() > request.timeout_s:
@@ -310,7 +357,10 @@ def _drive(run: _Run, driver: Any, progress, on_event) -> dict:
             time.sleep(request.poll_s)
     except DeviceDied as died:
         return run.incomplete(died.reason, oom=died.oom)
-    except WebDriverException as err:  # the session or the server went away mid-run
+    except WebDriverException as err:  # the session, the server or the Grid node went away
+        if grid_problem(str(err)) == "node lost":
+            node = (run.grid or {}).get("node") or "its node"
+            return run.incomplete(f"grid: node lost mid-run ({node}): {_first_line(err)}")
         return run.incomplete(f"session lost: {_first_line(err)}")
     except KeyboardInterrupt as exc:  # Ctrl-C, SIGTERM, SIGHUP (simulator.signals)
         write_reports(run.incomplete(signals.reason(exc)), request.out)
@@ -321,6 +371,26 @@ def _drive(run: _Run, driver: Any, progress, on_event) -> dict:
     report = run.finish_complete(report)
     report["harness"] = run.harness_block()
     return report
+
+
+# What a server says about a command it does not have (a cloud farm behind a Grid may not
+# offer Appium's performance data): the run goes on without samples.
+_UNSUPPORTED = ("unknown command", "unknown method", "not implemented", "not yet implemented",
+                "unsupported operation", "not supported")
+
+
+def _sample(run: _Run, driver: Any) -> None:
+    from selenium.common.exceptions import WebDriverException
+
+    try:
+        sample = run.platform.sample(driver)
+    except WebDriverException as err:
+        if not any(word in str(err).lower() for word in _UNSUPPORTED):
+            raise
+        run.sampling_off = _first_line(err)
+        return
+    if sample:
+        run.samples.append({"t": round(run.elapsed(), 3), **sample})
 
 
 def _first_line(err: Exception) -> str:

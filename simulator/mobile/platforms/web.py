@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from simulator.errors import InputError
+from simulator.mobile.appium_server import free_port
 from simulator.mobile.contract import LaunchParams
 from simulator.mobile.platforms.base import DeviceDied, Platform
 from simulator.progress import Progress
@@ -74,8 +75,13 @@ class WebPlatform(Platform):
         chrome_options = {"binary": CHROMIUM, "mobileEmulation": MOBILE_EMULATION,
                           "args": ["--headless=new", "--no-sandbox", "--disable-dev-shm-usage",
                                    "--autoplay-policy=no-user-gesture-required"]}
+        # chromedriver on a port of its own: sessions at once on one Appium server (a Grid
+        # node's slots, a device matrix) would all take its default 9515, and all but the
+        # first crash at startup. The page server is on this host's loopback, so the browser
+        # is too: a port free here is free where chromedriver starts.
         return {"platformName": "linux", "browserName": "chrome",
                 "appium:automationName": "Chromium", "appium:executable": CHROMEDRIVER,
+                "appium:chromedriverPort": free_port(),
                 "appium:autodownloadEnabled": False, "goog:chromeOptions": chrome_options,
                 "goog:loggingPrefs": {"browser": "ALL"}, **caps}
 
