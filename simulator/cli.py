@@ -316,6 +316,8 @@ def _add_compare(sub: argparse._SubParsersAction) -> None:
     p.add_argument("reports", nargs="+", help="report.json files (the first is the baseline)")
     p.add_argument("--html", type=Path, help="also write a self-contained HTML page (with the "
                    "screens at the same instants when each report's folder has output.mp4)")
+    p.add_argument("--names", help="comma-separated column names, one per report (e.g."
+                   " direct,grid: two runs on one device that share a label)")
     c = sub.add_parser("calibrate", help="fit a device profile from device runs")
     c.add_argument("reports", nargs="+", help="device report.json files")
     c.add_argument("--profile", required=True, help="profile id or .toml to update")
@@ -329,7 +331,11 @@ def _cmd_compare(args: argparse.Namespace) -> int:
     from simulator.ab import comparison_frames
     from simulator.compare import compare_reports, format_table, write_compare_html
 
-    result = compare_reports(args.reports)
+    names = [n.strip() for n in args.names.split(",")] if args.names else []
+    if names and (len(names) != len(args.reports) or not all(names)):
+        raise InputError("--names", f"expected {len(args.reports)} comma-separated names (one"
+                         f" per report), got {args.names!r}")
+    result = compare_reports(args.reports, names)
     print(format_table(result))
     if args.html:
         write_compare_html(result, args.html, comparison_frames(result))
