@@ -12,6 +12,8 @@ import sys
 from pathlib import Path
 
 import pytest
+from mobile_fixtures import ORBIT, ROOT
+from mobile_fixtures import needs as _needs
 
 from simulator.cli import main
 from simulator.compare import compare_reports, format_table
@@ -23,19 +25,7 @@ from simulator.mobile.harness import DeviceRunRequest, run_device
 from simulator.mobile.platforms.web import CHROMEDRIVER, CHROMIUM
 from simulator.run import RunSettings, run_scenario
 
-ROOT = Path(__file__).resolve().parents[1]
-ORBIT = ROOT / "scenarios" / "orbit-desk"
 FAKE_APP = ROOT / "tests" / "fixtures" / "fake-app.xml"
-
-
-def _needs(*paths: Path | str) -> None:
-    missing = [str(p) for p in paths if not Path(p).exists()]
-    if not missing:
-        return
-    message = f"missing {', '.join(missing)}: run `make mobile-setup`"
-    if os.environ.get("CI") == "true":
-        pytest.fail(message)  # CI installs them through the Makefile: absence is a bug
-    pytest.skip(message)
 
 
 @pytest.fixture(scope="module")
