@@ -169,3 +169,49 @@ def test_calibrate_refuses_a_bad_frame_size(tmp_path, height):
     path.write_text(json.dumps(report))
     with pytest.raises(InputError, match=r"field 'scenario.height': expected a positive integer"):
         calibrate_profile([path], "redmi-note-10")
+
+
+def test_fit_line_states_its_uncertainty_and_what_it_cannot_determine():
+    import numpy as np
+
+    from simulator.device.calibrate import fit_line
+
+    rng = np.random.default_rng(7)
+    overhead, slope = 4.0, 20.0 / 1e9  # 4 ms + 20 ms per GFLOP
+    flops = [g * 1e9 for g in (1, 2, 4, 8) for _ in range(5)]
+    points = [(f, overhead + slope * f + rng.normal(0, 1.0)) for f in flops]
+    fit = fit_line(points, overhead_ms=99.0)
+    assert fit.overhead_se and fit.slope_se and not fit.warnings
+    assert abs(fit.overhead_ms - overhead) < 4 * fit.overhead_se
+    assert abs(fit.slope - slope) < 4 * fit.slope_se
+    assert len(fit.residuals_ms) == 20 and abs(sum(fit.residuals_ms)) < 1e-6
+    # more runs, smaller errors
+    more = fit_line(points * 4, overhead_ms=99.0)
+    assert more.slope_se < fit.slope_se
+    fps, fps_se = fit.seed_fps()
+    assert fps > 0 and 0 < fps_se < fps
+    # two runs, two parameters: no uncertainty, and it says so
+    two = fit_line(points[:1] + points[-1:], overhead_ms=99.0)
+    assert two.slope_se is None and any("nothing is left" in w for w in two.warnings)
+    assert any("two FLOP counts" in w for w in two.warnings)
+    # one FLOP count: the overhead is the profile's, said as much
+    one = fit_line([p for p in points if p[0] == 1e9], overhead_ms=3.0)
+    assert one.overhead_ms == 3.0 and one.overhead_se is None and one.slope_se is not None
+    assert any("one FLOP count" in w for w in one.warnings)
+
+
+def test_calibrated_profile_records_standard_errors(scenario, tmp_path):
+    reports = [_run(scenario, tmp_path / f"r{size}-{k}", "redmi-note-10", "animeganv2-arch",
+                    size) for size in (192, 256, 320) for k in range(2)]
+    text, summary = calibrate_profile(reports, "redmi-note-10")
+    fit = summary["backends"]["cpu"]
+    assert fit["stderr"]["seed_fps"] is not None and "± " in summary["text"]
+    assert "residuals (ms)" in summary["text"]
+    out = tmp_path / "fitted.toml"
+    out.write_text(text)
+    profile = load_profile(out)
+    assert profile.stderrs["backends.cpu.seed_fps"] == pytest.approx(
+        fit["stderr"]["seed_fps"], rel=1e-3)
+    out.write_text(text.replace("stderr = ", "stderr = -", 1))
+    with pytest.raises(InputError, match="stderr"):
+        load_profile(out)

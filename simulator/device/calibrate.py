@@ -27,6 +27,7 @@ import re
 import statistics
 import tempfile
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from itertools import pairwise
 from pathlib import Path
 from typing import Any
@@ -116,31 +117,95 @@ def _model_memory(report: Mapping, where: str) -> tuple[float, float]:
     return float(resolved.weights_bytes()), float(resolved.activation_mb(report["input_size"]))
 
 
-def _fit(points: list[tuple[float, float]], overhead_ms: float) -> tuple[float, float, str]:
-    """(overhead_ms, ms per FLOP, method) for latency = overhead + flops x slope."""
+@dataclass(frozen=True)
+class LineFit:
+    """latency = overhead + FLOPs x slope fitted to (FLOPs, latency) points, with standard
+    errors (None where the points cannot say: no residual degree of freedom, or a parameter
+    held fixed), the residuals and what the data could not determine."""
+
+    overhead_ms: float
+    slope: float  # ms per FLOP
+    overhead_se: float | None
+    slope_se: float | None
+    covariance: float | None  # of overhead and slope
+    residuals_ms: tuple[float, ...]
+    method: str
+    warnings: tuple[str, ...]
+
+    def seed_fps(self) -> tuple[float, float | None]:
+        """The profile's seed FPS (1000 / latency of the reference model) and its standard
+        error, propagated to first order from the parameters' covariance."""
+        flops = REFERENCE_MODEL.flops
+        latency = self.overhead_ms + flops * self.slope
+        fps = 1000.0 / latency
+        if self.slope_se is None:
+            return fps, None
+        variance = (self.overhead_se or 0.0) ** 2 + flops**2 * self.slope_se**2 \
+            + 2 * flops * (self.covariance or 0.0)
+        return fps, fps / latency * math.sqrt(max(variance, 0.0))
+
+
+def fit_line(points: Sequence[tuple[float, float]], overhead_ms: float) -> LineFit:
+    """Ordinary least squares of latency on FLOPs (see ``LineFit``). One FLOP count cannot
+    separate overhead from throughput: the profile's ``overhead_ms`` is kept and only the
+    throughput is fitted. A free fit with a negative overhead is refitted through 0."""
+    n = len(points)
     distinct = sorted({f for f, _ in points})
-    if len(distinct) >= 2:
-        n = len(points)
-        mf = sum(f for f, _ in points) / n
-        ml = sum(lat for _, lat in points) / n
-        sxx = sum((f - mf) ** 2 for f, _ in points)
-        slope = sum((f - mf) * (lat - ml) for f, lat in points) / sxx
-        intercept = ml - slope * mf
-        if slope > 0 and intercept >= 0:
-            return intercept, slope, f"least squares over {len(distinct)} FLOP counts"
-        if slope > 0:
-            slope = sum(f * lat for f, lat in points) / sum(f * f for f, _ in points)
-            return 0.0, slope, "least squares through 0 (the free fit gave a negative overhead)"
-    slope = statistics.fmean((lat - overhead_ms) / f for f, lat in points)
-    return overhead_ms, slope, "one FLOP count: profile overhead kept, throughput fitted"
+    warnings = []
+    if len(distinct) < 2:
+        warnings.append(f"one FLOP count ({distinct[0] / 1e9:.4g} GFLOPs): the overhead cannot "
+                        f"be told from the throughput; the profile's {overhead_ms:g} ms is kept "
+                        "(run at least two more models or input sizes)")
+        slopes = [(lat - overhead_ms) / f for f, lat in points]
+        slope = statistics.fmean(slopes)
+        se = statistics.stdev(slopes) / math.sqrt(n) if n >= 2 else None
+        return LineFit(overhead_ms, slope, None, se, None,
+                       tuple(lat - overhead_ms - f * slope for f, lat in points),
+                       "one FLOP count: profile overhead kept, throughput fitted",
+                       tuple(warnings))
+    if len(distinct) == 2:
+        warnings.append("two FLOP counts: a straight line through two workloads cannot be "
+                        "checked for curvature (use at least three models or input sizes)")
+    mean_f = statistics.fmean(f for f, _ in points)
+    mean_l = statistics.fmean(lat for _, lat in points)
+    sxx = sum((f - mean_f) ** 2 for f, _ in points)
+    slope = sum((f - mean_f) * (lat - mean_l) for f, lat in points) / sxx
+    overhead = mean_l - slope * mean_f
+    method = f"least squares over {len(distinct)} FLOP counts ({n} runs)"
+    through_zero = overhead < 0 and slope > 0
+    if through_zero:
+        slope = sum(f * lat for f, lat in points) / sum(f * f for f, _ in points)
+        overhead = 0.0
+        method = "least squares through 0 (the free fit gave a negative overhead)"
+    residuals = tuple(lat - overhead - f * slope for f, lat in points)
+    dof = n - (1 if through_zero else 2)
+    if dof <= 0:
+        warnings.append(f"{n} runs for {n} parameters: nothing is left to estimate their "
+                        "uncertainty (repeat each run)")
+        return LineFit(overhead, slope, None, None, None, residuals, method, tuple(warnings))
+    s2 = sum(r * r for r in residuals) / dof
+    if through_zero:
+        slope_se = math.sqrt(s2 / sum(f * f for f, _ in points))
+        return LineFit(overhead, slope, None, slope_se, None, residuals, method,
+                       tuple(warnings))
+    slope_se = math.sqrt(s2 / sxx)
+    overhead_se = math.sqrt(s2 * (1.0 / n + mean_f**2 / sxx))
+    if overhead_se > max(overhead, 1e-9):
+        warnings.append(f"the overhead ({overhead:.3g} ms) is smaller than its standard error "
+                        f"({overhead_se:.3g} ms): the data do not determine it")
+    return LineFit(overhead, slope, overhead_se, slope_se, -mean_f * s2 / sxx, residuals,
+                   method, tuple(warnings))
 
 
 def _toml_string(text: str) -> str:
     return json.dumps(text, ensure_ascii=False)
 
 
-def _rewrite(text: str, changes: Mapping[str, Any], source: str) -> str:
-    """``text`` with the dotted keys in ``changes`` given new values and ``source``."""
+def _rewrite(text: str, changes: Mapping[str, Any], source: str,
+             stderrs: Mapping[str, float] | None = None) -> str:
+    """``text`` with the dotted keys in ``changes`` given new values and ``source`` (and
+    their standard errors, where ``stderrs`` has them)."""
+    stderrs = stderrs or {}
     section, out, done = "", [], set()
     for line in text.splitlines(keepends=True):
         head = _SECTION_RE.match(line)
@@ -151,8 +216,9 @@ def _rewrite(text: str, changes: Mapping[str, Any], source: str) -> str:
         if dotted in changes:
             value = changes[dotted]
             ending = "\n" if line.endswith("\n") else ""
+            stderr = f", stderr = {stderrs[dotted]:.4g}" if dotted in stderrs else ""
             line = (f"{match.group(1)}{match.group(2)}{match.group(3)}{{ value = {value!r},"
-                    f" source = {_toml_string(source)} }}{ending}")
+                    f" source = {_toml_string(source)}{stderr} }}{ending}")
             done.add(dotted)
         out.append(line)
     missing = sorted(set(changes) - done)
@@ -203,21 +269,34 @@ def calibrate_profile(
         by_backend.setdefault(backend, []).append((float(flops), latency))
 
     changes: dict[str, Any] = {}
+    stderrs: dict[str, float] = {}
     backends_summary = {}
     for name, points in by_backend.items():
         old = profile.backends[name]
-        overhead, slope, method = _fit(points, old.overhead_ms)
-        if slope <= 0:
+        fit = fit_line(points, old.overhead_ms)
+        if fit.slope <= 0:
             raise InputError("calibrate", f"backend {name}: measured latencies are not above the"
                              f" per-call overhead {old.overhead_ms:g} ms; cannot fit a throughput")
-        seed_fps = 1000.0 / (overhead + REFERENCE_MODEL.flops * slope)
-        fitted = {"seed_fps": float(f"{seed_fps:.5g}"), "overhead_ms": round(overhead, 3)}
+        seed_fps, seed_fps_se = fit.seed_fps()
+        fitted = {"seed_fps": float(f"{seed_fps:.5g}"), "overhead_ms": round(fit.overhead_ms, 3)}
+        errors = {"seed_fps": seed_fps_se, "overhead_ms": fit.overhead_se}
         for key, value in fitted.items():
-            if not math.isclose(value, getattr(old, key), rel_tol=1e-9, abs_tol=1e-12):
+            if errors[key] is not None:
+                stderrs[f"backends.{name}.{key}"] = errors[key]
+            if not math.isclose(value, getattr(old, key), rel_tol=1e-9, abs_tol=1e-12) \
+                    or errors[key] is not None:
                 changes[f"backends.{name}.{key}"] = value
+        notes.extend(f"{name}: {warning}" for warning in fit.warnings)
+        throughput = 1.0 / fit.slope / 1e6
         backends_summary[name] = {
-            **fitted, "throughput_gflops": 1.0 / slope / 1e6, "method": method,
-            "points": [{"flops": f, "latency_ms": lat} for f, lat in points],
+            **fitted, "throughput_gflops": throughput, "method": fit.method,
+            "stderr": {"seed_fps": seed_fps_se, "overhead_ms": fit.overhead_se,
+                       # d(1/slope) = slope_se / slope^2, in GFLOP/s
+                       "throughput_gflops": None if fit.slope_se is None
+                       else throughput * fit.slope_se / fit.slope},
+            "warnings": list(fit.warnings),
+            "points": [{"flops": f, "latency_ms": lat, "residual_ms": r}
+                       for (f, lat), r in zip(points, fit.residuals_ms, strict=True)],
         }
 
     memory_summary = _fit_memory(profile, reports)
@@ -229,7 +308,7 @@ def calibrate_profile(
         notes.append("memory: no report has metrics.memory_peak_mb; memory not calibrated")
 
     old_text = Path(profile.path).read_text(encoding="utf-8")
-    new_text = _rewrite(old_text, changes, source)
+    new_text = _rewrite(old_text, changes, source, stderrs)
     _validate(new_text)
     change_rows = [{"key": key, "old": _old_value(profile, key), "new": value}
                    for key, value in changes.items()]
@@ -285,8 +364,17 @@ def format_summary(summary: Mapping) -> str:
     """What ``arsim calibrate`` prints."""
     lines = [f"calibrated {summary['profile']}"]
     for name, fit in summary["backends"].items():
-        lines.append(f"  {name}: seed_fps {fit['seed_fps']:g}, overhead {fit['overhead_ms']:g} ms,"
-                     f" throughput {fit['throughput_gflops']:.1f} GFLOP/s ({fit['method']})")
+        se = fit["stderr"]
+
+        def pm(value: float, error: float | None, fmt: str) -> str:
+            return f"{value:{fmt}}" + ("" if error is None else f" ± {error:{fmt}}")
+
+        lines.append(f"  {name}: seed_fps {pm(fit['seed_fps'], se['seed_fps'], '.4g')}, overhead"
+                     f" {pm(fit['overhead_ms'], se['overhead_ms'], '.3g')} ms, throughput"
+                     f" {pm(fit['throughput_gflops'], se['throughput_gflops'], '.3g')} GFLOP/s"
+                     f" ({fit['method']}; ± one standard error)")
+        residuals = [p["residual_ms"] for p in fit["points"]]
+        lines.append("    residuals (ms): " + ", ".join(f"{r:+.3g}" for r in residuals))
     memory = summary["memory"]
     if memory:
         lines.append(f"  memory: app base {memory['app_base_mb']:.1f} MB ->"

@@ -203,6 +203,8 @@ class DeviceProfile:
     thermal: ThermalSpec
     backends: Mapping[str, BackendProfile]
     sources: Mapping[str, str]
+    # standard errors of fitted values (``arsim calibrate``: ``{ value, source, stderr }``)
+    stderrs: Mapping[str, float] = field(default_factory=lambda: MappingProxyType({}))
 
     @property
     def backend_names(self) -> list[str]:
@@ -237,6 +239,7 @@ class _ProfileReader:
     def __init__(self, path: Path) -> None:
         self.path = path
         self.sources: dict[str, str] = {}
+        self.stderrs: dict[str, float] = {}
 
     def fail(self, key: str, problem: str) -> InputError:
         return InputError(self.path, f"key '{key}': {problem}")
@@ -261,13 +264,21 @@ class _ProfileReader:
         return value
 
     def sourced(self, data: Mapping[str, Any], key: str, dotted: str, rule: _Rule) -> Any:
-        """A `{ value = ..., source = "..." }` entry, checked against `rule`."""
+        """A `{ value = ..., source = "..." }` entry, checked against `rule` (a fitted value
+        may add its standard error: `stderr = ...`, a number >= 0)."""
         shape = f'{{ value = {rule.expected}, source = "..." }}'
         if key not in data:
             raise self._missing(dotted, shape)
         entry = data[key]
-        if not isinstance(entry, dict) or set(entry) != {"value", "source"}:
+        if not isinstance(entry, dict) or not {"value", "source"} <= set(entry) \
+                or not set(entry) <= {"value", "source", "stderr"}:
             raise self.fail(dotted, f"expected {shape}")
+        if "stderr" in entry:
+            stderr = entry["stderr"]
+            if isinstance(stderr, bool) or not isinstance(stderr, int | float) \
+                    or not math.isfinite(stderr) or stderr < 0:
+                raise self.fail(f"{dotted}.stderr", f"expected a number >= 0, got {stderr!r}")
+            self.stderrs[dotted] = float(stderr)
         source = entry["source"]
         if not isinstance(source, str) or not source.startswith(SOURCE_KINDS):
             kinds = ", ".join(f"'{kind}'" for kind in SOURCE_KINDS)
@@ -343,6 +354,7 @@ def parse_profile(path: Path) -> DeviceProfile:
         path=path,
         backends=MappingProxyType(backends),
         sources=MappingProxyType(reader.sources),
+        stderrs=MappingProxyType(reader.stderrs),
         **sections,
     )
 
