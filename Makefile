@@ -9,7 +9,7 @@ SCENARIO ?= scenarios/orbit-desk
 DEVICE ?= redmi-note-10
 OUT ?= out/run
 
-.PHONY: setup setup-train mobile-setup run test bench fuzz lint samples train-lite clean
+.PHONY: setup setup-train mobile-setup grid run test bench fuzz lint samples train-lite clean
 TEACHER ?= toon-classic
 STEPS ?= 1500
 
@@ -34,6 +34,13 @@ mobile-setup: mobile/.appium/.installed
 mobile/.appium/.installed: mobile/package.json mobile/package-lock.json mobile/setup.sh
 	bash mobile/setup.sh
 	touch $@
+
+# A local device farm in the foreground until Ctrl-C: a Selenium Grid 4 hub on GRID_PORT and a
+# relay node to the project's Appium server (web slots), logs in out/grid
+# (`arsim device grid --help` for slots, sessions at once and the session queue timeout).
+GRID_PORT ?= 4444
+grid: setup mobile-setup
+	$(ARSIM) device grid --port $(GRID_PORT)
 
 # The main job: replay the bundled sample on the default device and model.
 # Exit code 1 only means a budget failed; the verdict is the output, so make succeeds.
