@@ -4,6 +4,12 @@ The reports may come from the simulator or from a device build (``mobile/CONTRAC
 both write schema ``arsim-report/1``. Every report is checked field by field before use
 (a missing field or a wrong type is an InputError naming the file and the dotted field);
 reports of different scenarios are refused. Deltas are against the first report.
+
+Reports with the same column label are repeats of one side (three web runs of one model, say):
+``repeat_stats`` gives each side's mean and 95 % t-interval per metric, and whether its
+difference from the first side is larger than the noise (Welch's t-test; a one-sample t-test
+against a side of one run, such as a deterministic simulator prediction; significant when
+p < 0.05).
 """
 
 from __future__ import annotations
@@ -123,6 +129,87 @@ def format_delta(delta: object, pct: object) -> str:
     return f"{text} ({pct:+.1f} %)" if pct is not None else text
 
 
+SIGNIFICANCE = 0.05
+SPREAD_ROWS = ("metrics.display_fps", "metrics.inference_fps", "metrics.latency_ms.p50",
+               "metrics.latency_ms.p95", "metrics.jank_pct")
+
+
+def repeat_stats(result: Mapping) -> list[dict]:
+    """Per side (reports sharing a label, in first-seen order) and metric of
+    ``SPREAD_ROWS``: ``{"side", "n", "rows": [{"metric", "key", "mean", "low", "high",
+    "diff", "p", "significant"}]}``; ``low``/``high`` the 95 % t-interval of the mean (None
+    below two runs), ``diff``/``p``/``significant`` against the first side (None for it,
+    and where neither side has two runs)."""
+    from scipy import stats
+
+    sides: dict[str, list[Mapping]] = {}
+    for entry in result["reports"]:
+        sides.setdefault(entry["label"], []).append(entry["report"])
+    labels = {key: label for label, key, _ in METRIC_ROWS}
+    first: dict[str, list[float]] = {}
+    out = []
+    for side, reports in sides.items():
+        rows = []
+        for key in SPREAD_ROWS:
+            values = [v for v in (_value(r, key) for r in reports)
+                      if isinstance(v, _NUM) and not isinstance(v, bool)]
+            row: dict[str, Any] = {"metric": labels[key], "key": key, "n": len(values),
+                                   "mean": float(np.mean(values)) if values else None,
+                                   "low": None, "high": None, "diff": None, "p": None,
+                                   "significant": None}
+            if len(values) >= 2:
+                half = stats.t.ppf(0.975, len(values) - 1) * stats.sem(values)
+                row["low"], row["high"] = row["mean"] - half, row["mean"] + half
+            if not out:
+                first[key] = values
+            elif values and first.get(key):
+                row["diff"] = row["mean"] - float(np.mean(first[key]))
+                row["p"] = _p_value(first[key], values)
+                row["significant"] = None if row["p"] is None else row["p"] < SIGNIFICANCE
+            rows.append(row)
+        out.append({"side": side, "n": len(reports), "rows": rows})
+    return out
+
+
+def _p_value(a: Sequence[float], b: Sequence[float]) -> float | None:
+    """Two-sided p of the difference of means: Welch's t-test, or one-sample against the side
+    of one run; None when neither side has two runs (no spread to judge by)."""
+    from scipy import stats
+
+    if len(a) >= 2 and len(b) >= 2:
+        if np.ptp(a) == 0 and np.ptp(b) == 0:  # no noise at all: any difference is real
+            return 0.0 if np.mean(a) != np.mean(b) else 1.0
+        return float(stats.ttest_ind(a, b, equal_var=False).pvalue)
+    one, many = (a, b) if len(a) == 1 else (b, a)
+    if len(one) != 1 or len(many) < 2:
+        return None
+    if np.ptp(many) == 0:
+        return 0.0 if many[0] != one[0] else 1.0
+    return float(stats.ttest_1samp(many, one[0]).pvalue)
+
+
+def format_spread(result: Mapping) -> str:
+    """The repeats section of ``arsim compare`` ("" when no side was repeated)."""
+    sides = repeat_stats(result)
+    if all(side["n"] < 2 for side in sides):
+        return ""
+    lines = ["spread over repeats (mean, 95 % t-interval; vs the first side: difference, p,"
+             f" significant at p < {SIGNIFICANCE:g}):"]
+    for side in sides:
+        lines.append(f"  {side['side']} ({side['n']} run{'s' if side['n'] != 1 else ''})")
+        for row in side["rows"]:
+            if row["mean"] is None:
+                continue
+            text = f"    {row['metric']}: {format_number(row['mean'])}"
+            if row["low"] is not None:
+                text += f" [{format_number(row['low'])}, {format_number(row['high'])}]"
+            if row["p"] is not None:
+                verdict = "significant" if row["significant"] else "within the noise"
+                text += f"; {row['diff']:+.4g} (p = {row['p']:.2g}, {verdict})"
+            lines.append(text)
+    return "\n".join(lines)
+
+
 def format_table(result: Mapping) -> str:
     """A plain-text table: one row per metric, one column per report, deltas vs the first."""
     labels = [entry["label"] for entry in result["reports"]]
@@ -140,7 +227,8 @@ def format_table(result: Mapping) -> str:
             for line in lines]
     text.insert(1, "  ".join("-" * w for w in widths))
     title = f"scenario {result['scenario']}: deltas vs {labels[0]} (absolute, %)"
-    return "\n".join([title, *text])
+    spread = format_spread(result)
+    return "\n".join([title, *text, *([spread] if spread else [])])
 
 
 def _delta_class(row: Mapping, i: int) -> str:
@@ -290,12 +378,40 @@ def render_compare_html(result: Mapping, frames: Sequence[SyncedFrame] = ()) -> 
         f"<title>{escape(title)}</title><style>{CSS}"
         " .pass{color:var(--pass)} .fail{color:var(--fail)}</style></head><body><main>"
         f"<h1>{escape(title)}</h1><p class=\"sub\">Deltas against the first report.</p>"
-        f"<h2>Metrics</h2>{table}<h2>Budget checks</h2>{_checks_table(result, labels)}"
+        f"<h2>Metrics</h2>{table}{_spread_section(result)}"
+        f"<h2>Budget checks</h2>{_checks_table(result, labels)}"
         f"<h2>Display FPS</h2><figure>{chart}</figure>"
         f"<h2>Flicker</h2><figure>{flicker_chart}</figure>"
         f"{_frames_section(frames, labels)}"
         f"<h2>Reports</h2><ul>{sources}</ul></main></body></html>\n"
     )
+
+
+def _spread_section(result: Mapping) -> str:
+    """The repeats as an HTML table ("" when no side was repeated)."""
+    sides = repeat_stats(result)
+    if all(side["n"] < 2 for side in sides):
+        return ""
+    head = "".join(f"<th>{escape(h)}</th>" for h in ("Metric", *(
+        f"{s['side']} ({s['n']} runs)" for s in sides)))
+    body = []
+    for i in range(len(SPREAD_ROWS)):
+        cells = [f"<td>{escape(sides[0]['rows'][i]['metric'])}</td>"]
+        for side in sides:
+            row = side["rows"][i]
+            text = format_cell(row["mean"])
+            if row["low"] is not None:
+                text += f" [{format_number(row['low'])}, {format_number(row['high'])}]"
+            mark = ""
+            if row["p"] is not None:
+                kind = "fail" if row["significant"] else "pass"
+                word = "significant" if row["significant"] else "within noise"
+                mark = f' <span class="{kind}">p = {row["p"]:.2g}, {word}</span>'
+            cells.append(f'<td class="num">{escape(text)}{mark}</td>')
+        body.append(f"<tr>{''.join(cells)}</tr>")
+    return ("<h2>Spread over repeats</h2><p>Mean and 95 % t-interval of each side's runs; "
+            "against the first side, Welch's t-test (one-sample against a side of one run)."
+            f"</p><table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>")
 
 
 def write_compare_html(result: Mapping, path: str | Path,

@@ -215,3 +215,31 @@ def test_calibrated_profile_records_standard_errors(scenario, tmp_path):
     out.write_text(text.replace("stderr = ", "stderr = -", 1))
     with pytest.raises(InputError, match="stderr"):
         load_profile(out)
+
+
+def test_compare_states_spread_over_repeats_and_significance(two_devices, tmp_path):
+    from simulator.compare import format_table, render_compare_html, repeat_stats
+
+    base = json.loads(Path(two_devices[0]).read_text())
+    paths = []
+    for target, fps in (("simulator", [20.0]), ("web", [15.1, 14.8, 15.3]),
+                        ("android", [19.0, 21.5, 20.2])):
+        for k, value in enumerate(fps):
+            report = json.loads(json.dumps(base))
+            report["target"], report["metrics"]["display_fps"] = target, value
+            path = tmp_path / f"{target}-{k}.json"
+            path.write_text(json.dumps(report))
+            paths.append(path)
+    result = compare_reports(paths)
+    sides = {s["side"].split("/")[0]: s for s in repeat_stats(result)}
+    assert [s["n"] for s in sides.values()] == [1, 3, 3]
+    fps = {name: side["rows"][0] for name, side in sides.items()}
+    assert fps["simulator"]["low"] is None and fps["simulator"]["p"] is None
+    assert fps["web"]["low"] < 15.07 < fps["web"]["high"]
+    assert fps["web"]["significant"] and fps["web"]["p"] < 0.01  # 15 vs 20: real
+    assert not fps["android"]["significant"]  # 20.2 +- 1.2 vs 20: noise
+    text = format_table(result)
+    assert "spread over repeats" in text and "within the noise" in text and "significant" in text
+    assert "Spread over repeats" in render_compare_html(result)
+    # no repeats: no such section
+    assert "spread over repeats" not in format_table(compare_reports(two_devices))
