@@ -6,11 +6,12 @@ it wires the stages together and builds ``report.json`` — it holds no pipeline
 
 from __future__ import annotations
 
+import math
 import statistics
 import time
 from collections.abc import Callable, Sequence
 from contextlib import ExitStack
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 from simulator import __version__, signals
@@ -152,18 +153,8 @@ def _replay_and_report(
         fit = resolve_fit(model.card, settings.fit)
         stylizer = None if settings.timing_only else _stylizer(model, input_size,
                                                                settings.threads, fit, cache)
+        memory = _memory_model(profile, settings, model, input_size, scenario, fit)
         cam = scenario.camera
-        shape = input_shape(model.card, input_size, cam.width, cam.height, fit)
-        memory = MemoryModel(
-            profile,
-            settings.backend,
-            weights_bytes_fp32=model.weights_bytes(),
-            activation_mb=model.activation_mb(shape),  # at the real input shape
-            camera_w=cam.width,
-            camera_h=cam.height,
-            input_size=input_size,
-            input_shape=shape,
-        )
         sink = None
         if settings.output_video:
             out_dir.mkdir(parents=True, exist_ok=True)
@@ -180,20 +171,8 @@ def _replay_and_report(
         chain = Chain.for_scenario(settings.pipeline, scenario, model=model,
                                    input_size=input_size, fit=fit, stylizer=stylizer,
                                    worker=worker, cache=None if worker is not None else cache)
-        replay = Replay(
-            scenario,
-            cost=CostModel(profile, settings.backend),
-            memory=memory,
-            thermal=ThermalModel(profile),
-            display_hz=profile.hardware.display_hz,
-            screen_size=(profile.hardware.screen_width, profile.hardware.screen_height),
-            chain=chain,
-            sinks=(*sinks, sink) if sink is not None else sinks,
-            mitigate_memory=settings.memory_mitigations,
-            relaunch_after_s=profile.app.cold_start_ms / 1000.0 if settings.relaunch else None,
-            thumbnails=settings.thumbnails,
-            progress=progress,
-        )
+        replay = _replay(scenario, profile, settings, memory, chain,
+                         sinks=(*sinks, sink) if sink is not None else sinks, progress=progress)
         started = time.perf_counter()
         cache_before = chain.cache.stats.snapshot() if chain.cache is not None else None
         stage.replaying = True
@@ -209,6 +188,10 @@ def _replay_and_report(
         if chain.cache is not None and cache_before is not None:
             # this run's lookups: found in memory, on disk, or computed
             report["host"]["cache"] = chain.cache.stats.since(cache_before).as_dict()
+        if result.complete and throttle is None:
+            prediction = _prediction(scenario, profile, settings, model, input_size, fit)
+            if prediction is not None:
+                report["prediction"] = prediction
         if throttle is not None:
             measured = result.measured_latency_ms
             throttle["measured_latency_ms"] = statistics.median(measured) if measured else None
@@ -233,6 +216,91 @@ def _stylizer(model: ResolvedModel, input_size: int, threads: int, fit: str,
             _loaded.pop(next(iter(_loaded)))
         _loaded[key] = Stylizer(model, input_size, threads, fit)
     return _loaded[key]
+
+
+def _memory_model(profile, settings: RunSettings, model: ResolvedModel, input_size: int,
+                  scenario: Scenario, fit: str) -> MemoryModel:
+    cam = scenario.camera
+    shape = input_shape(model.card, input_size, cam.width, cam.height, fit)
+    return MemoryModel(
+        profile,
+        settings.backend,
+        weights_bytes_fp32=model.weights_bytes(),
+        activation_mb=model.activation_mb(shape),  # at the real input shape
+        camera_w=cam.width,
+        camera_h=cam.height,
+        input_size=input_size,
+        input_shape=shape,
+    )
+
+
+def _replay(scenario: Scenario, profile, settings: RunSettings, memory: MemoryModel,
+            chain: Chain, sinks: Sequence[Sink] = (),
+            progress: Callable[[int, int], None] | None = None) -> Replay:
+    """The replay of ``scenario`` on ``profile`` (the one place one is built)."""
+    return Replay(
+        scenario,
+        cost=CostModel(profile, settings.backend),
+        memory=memory,
+        thermal=ThermalModel(profile),
+        display_hz=profile.hardware.display_hz,
+        screen_size=(profile.hardware.screen_width, profile.hardware.screen_height),
+        chain=chain,
+        sinks=sinks,
+        mitigate_memory=settings.memory_mitigations,
+        relaunch_after_s=profile.app.cold_start_ms / 1000.0 if settings.relaunch else None,
+        thumbnails=settings.thumbnails,
+        progress=progress,
+    )
+
+
+PREDICTION_LEVEL = 0.95
+_Z = 1.959964  # two-sided 95 % of a normal distribution
+
+
+def _prediction(scenario: Scenario, profile, settings: RunSettings, model: ResolvedModel,
+                input_size: int, fit: str) -> dict | None:
+    """On a calibrated profile (``seed_fps`` with a standard error, ``arsim calibrate``): the
+    run's display FPS, inference FPS and latency replayed (timing only) with the backend
+    slower and faster by 1.96 standard errors, as a 95 % interval of the prediction. None on
+    a profile without one."""
+    backend = profile.backend(settings.backend)
+    se = profile.stderrs.get(f"backends.{backend.name}.seed_fps")
+    if not se:
+        return None
+    timing = replace(settings, timing_only=True, output_video=False, thumbnails=0)
+    ends: dict[str, dict] = {}
+    for side, fps in (("slow", backend.seed_fps - _Z * se), ("fast", backend.seed_fps + _Z * se)):
+        if fps <= 0:  # the uncertainty reaches a phone that never finishes: no bound
+            ends[side] = {}
+            continue
+        # the overhead stays, unless the faster phone's whole latency is less than it
+        overhead = min(backend.overhead_ms, 0.5 * 1000.0 / fps)
+        variant = replace(profile, backends={**profile.backends, backend.name: replace(
+            backend, seed_fps=fps, overhead_ms=overhead)})
+        memory = _memory_model(variant, timing, model, input_size, scenario, fit)
+        chain = Chain.for_scenario(timing.pipeline, scenario, model=model,
+                                   input_size=input_size, fit=fit)
+        result = _replay(scenario, variant, timing, memory, chain).run()
+        ends[side] = build_report(scenario, variant, timing, model, input_size, memory, result,
+                                  0.0)["metrics"]
+
+    def interval(key: str, sub: str | None = None) -> list[float | None]:
+        values = []
+        for side in ("slow", "fast"):
+            value = ends[side].get(key)
+            values.append(value.get(sub) if isinstance(value, dict) and sub else value)
+        return sorted(values, key=lambda v: math.inf if v is None else v)
+
+    return {
+        "level": PREDICTION_LEVEL,
+        "method": f"timing-only replays with backends.{backend.name}.seed_fps at"
+                  f" {backend.seed_fps:g} -/+ 1.96 x {se:.3g} (its standard error)",
+        "display_fps": interval("display_fps"),
+        "inference_fps": interval("inference_fps"),
+        "latency_p50_ms": interval("latency_ms", "p50"),
+        "latency_p95_ms": interval("latency_ms", "p95"),
+    }
 
 
 def check_pose_stages(pipeline: PipelineSettings, scenario: Scenario) -> None:

@@ -243,3 +243,24 @@ def test_compare_states_spread_over_repeats_and_significance(two_devices, tmp_pa
     assert "Spread over repeats" in render_compare_html(result)
     # no repeats: no such section
     assert "spread over repeats" not in format_table(compare_reports(two_devices))
+
+
+def test_a_run_on_a_calibrated_profile_states_a_prediction_interval(scenario, tmp_path):
+    text = (PROFILES_DIR / "redmi-note-10.toml").read_text()
+    marked = re.sub(r'(\[backends\.cpu\]\nseed_fps = \{ value = 3\.2, source = "[^"]*")',
+                    r"\g<1>, stderr = 0.4", text)
+    assert marked != text
+    device = tmp_path / "fitted.toml"
+    device.write_text(marked)
+    settings = RunSettings(device=str(device), model="animeganv2-arch", timing_only=True)
+    report = run_scenario(scenario, settings, tmp_path / "run").report
+    prediction = report["prediction"]
+    low, high = prediction["display_fps"]
+    assert low <= report["metrics"]["display_fps"] <= high and low < high
+    assert prediction["level"] == 0.95 and "seed_fps" in prediction["method"]
+    slow, fast = prediction["latency_p50_ms"]
+    assert slow < report["metrics"]["latency_ms"]["p50"] < fast or \
+        fast < report["metrics"]["latency_ms"]["p50"] < slow
+    plain = run_scenario(scenario, RunSettings(model="animeganv2-arch", timing_only=True),
+                         tmp_path / "plain").report
+    assert "prediction" not in plain
