@@ -202,3 +202,19 @@ def test_web_target_real_signal_writes_incomplete_report(appium, tmp_path, signu
     assert report["progress"]["frames_done"] > 0
     junit = (tmp_path / "junit.xml").read_text()
     assert f"incomplete report: {reason}" in junit
+
+
+@pytest.mark.browser
+def test_repeats_until_enough_inferences(appium, tmp_path, capsys):
+    code = main(["device", "run", str(ORBIT), "--platform", "web", "--server", appium.url,
+                 "--max-frames", "12", "--throughput", "--min-inferences", "20",
+                 "--max-repeats", "4", "--out", str(tmp_path / "rep")])
+    out = capsys.readouterr().out
+    repeats = sorted(p.parent.name for p in (tmp_path / "rep").glob("repeat-*/report.json"))
+    counts = [json.loads((tmp_path / "rep" / r / "report.json").read_text())["metrics"]
+              ["stylized_frames"] for r in repeats]
+    assert code in (0, 1) and 2 <= len(repeats) <= 4
+    # it stopped at the first repeat that reached 20 inferences in all
+    assert sum(counts) >= 20 and sum(counts[:-1]) < 20
+    assert f"{len(repeats)} repeats, {sum(counts)} inferences: display FPS" in out
+    assert "95 % interval" in out

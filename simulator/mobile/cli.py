@@ -64,6 +64,12 @@ def add_device_commands(sub: argparse._SubParsersAction) -> None:
     run.add_argument("--caps", type=Path, help="JSON file of extra capabilities (override ours)")
     run.add_argument("--run-id", help="names the run on the device (default: a timestamp)")
     run.add_argument("--out", type=Path, default=Path("out/device"), help="output folder")
+    run.add_argument("--min-inferences", type=int, metavar="N",
+                     help="repeat the run until the repeats hold N finished inferences in all"
+                     " (a slow model's few per run are too few to judge); each repeat in"
+                     " OUT/repeat-K/, and the spread of its display FPS printed")
+    run.add_argument("--max-repeats", type=int, default=10,
+                     help="stop repeating after this many runs (default 10)")
     _add_shared(run)
 
     matrix = device_sub.add_parser(
@@ -117,11 +123,51 @@ def cmd_device(args: argparse.Namespace) -> int:
         device=_profile(args), caps_file=args.caps, app=args.app, run_id=args.run_id,
         timeout_s=args.timeout, realtime=not args.throughput, warmup_frames=args.warmup_frames,
         cpu_throttle=args.cpu_throttle, record=args.record, max_frames=args.max_frames)
+    if args.min_inferences is not None:
+        return _repeat(request, args.min_inferences, args.max_repeats)
     result = run_device(request, progress=Progress(f"{args.platform} playback"))
     print(summary_line(result))
     if not result.complete:
         return EXIT_INCOMPLETE
     return 0 if result.report["verdict"]["passed"] else 1
+
+
+def _repeat(request, min_inferences: int, max_repeats: int) -> int:
+    """``--min-inferences``: the run repeated into OUT/repeat-K until the repeats' finished
+    inferences reach ``min_inferences`` (or ``max_repeats`` runs); the display FPS's mean
+    and 95 % t-interval over the repeats printed (simulator/compare.py's statistics)."""
+    from dataclasses import replace
+
+    from simulator.compare import compare_reports, repeat_stats
+    from simulator.errors import InputError
+    from simulator.mobile.harness import run_device, summary_line
+    from simulator.progress import Progress
+
+    if min_inferences < 1 or max_repeats < 1:
+        raise InputError("--min-inferences", "expected --min-inferences and --max-repeats >= 1")
+    paths, inferences, code = [], 0, 0
+    for k in range(1, max_repeats + 1):
+        run_id = f"{request.run_id}-{k}" if request.run_id else None
+        result = run_device(replace(request, out=request.out / f"repeat-{k}", run_id=run_id),
+                            progress=Progress(f"{request.platform} playback {k}"))
+        print(summary_line(result))
+        if not result.complete:
+            return EXIT_INCOMPLETE
+        code = max(code, 0 if result.report["verdict"]["passed"] else 1)
+        paths.append(result.path)
+        inferences += int(result.report["metrics"].get("stylized_frames") or 0)
+        if inferences >= min_inferences:
+            break
+    else:
+        print(f"warning: {max_repeats} repeats hold only {inferences} inferences"
+              f" (asked for {min_inferences})", file=sys.stderr)
+    line = f"{len(paths)} repeats, {inferences} inferences"
+    if len(paths) >= 2:
+        fps = repeat_stats(compare_reports(paths))[0]["rows"][0]
+        line += (f": display FPS {fps['mean']:.4g}, 95 % interval [{fps['low']:.4g},"
+                 f" {fps['high']:.4g}]")
+    print(line)
+    return code
 
 
 def _profile(args: argparse.Namespace) -> str | None:
