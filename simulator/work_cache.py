@@ -43,7 +43,8 @@ import numpy as np
 
 # kind -> whether it goes to disk too (decoded frames do: reading one back from the page cache
 # is ~0.2 ms, decoding it ~2-4 ms)
-KINDS = {"stylized": True, "flow": True, "flicker": True, "decoded": True}
+KINDS = {"stylized": True, "flow": True, "flicker": True, "decoded": True,
+         "video": True}  # facts of a video file (its decoded frame count)
 FOLDER = "work"  # under the cache directory (cache_dir)
 DEFAULT_MEMORY_MB = 1024
 DEFAULT_DISK_MB = 4096

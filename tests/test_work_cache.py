@@ -228,3 +228,18 @@ def test_model_outputs_do_not_depend_on_the_thread_count() -> None:
     for name in ("toon-classic", "ar-lite"):
         one, two = (Stylizer(resolve_model(name), 128, threads=t).stylize(frame) for t in (1, 2))
         np.testing.assert_array_equal(one, two)
+
+
+def test_a_videos_frame_count_is_decoded_once(tmp_path: Path, monkeypatch) -> None:
+    from simulator.scenario import video
+
+    monkeypatch.setenv("ARSIM_CACHE_DIR", str(tmp_path / "cache"))
+    scenario = make_scenario(tmp_path / "sc", frames=9)
+    clip = next(p for p in scenario.iterdir() if p.suffix in (".mp4", ".avi", ".mkv"))
+    assert video.count_frames(clip) == 9
+    monkeypatch.setattr(video, "_decoded_count", lambda *a: pytest.fail("decoded again"))
+    assert video.count_frames(clip) == 9
+    other = make_scenario(tmp_path / "sc2", frames=7)  # other content: counted anew
+    monkeypatch.undo()
+    monkeypatch.setenv("ARSIM_CACHE_DIR", str(tmp_path / "cache"))
+    assert video.count_frames(next(p for p in other.iterdir() if p.suffix == clip.suffix)) == 7

@@ -31,10 +31,21 @@ _SOF_MARKERS = {0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD
 
 def count_frames(path: Path, label: str | None = None) -> int:
     """Number of frames: decoded (grab without retrieve) for a video, since the container's
-    frame count can lie; the number of ``NNNNNN.png`` files for a folder."""
+    frame count can lie; the number of ``NNNNNN.png`` files for a folder. A video's count is
+    remembered by its content (the work cache, simulator/work_cache.py), so each video is
+    decoded to count it once, not at every load."""
     label = label or str(path)
     if path.is_dir():
         return len(png_frames(path, label))
+    from simulator.work_cache import cache_dir, file_hash, key_of, shared_cache
+
+    counted = shared_cache(cache_dir(), memory_bytes=1 << 20).get_or_compute(
+        "video", key_of("frame count", file_hash(path)),
+        lambda: np.array([_decoded_count(path, label)], dtype=np.int64))
+    return int(counted[0])
+
+
+def _decoded_count(path: Path, label: str) -> int:
     count = 0
     with _open_video(path, label) as capture:
         while capture.grab():
