@@ -261,6 +261,9 @@ def test_a_run_on_a_calibrated_profile_states_a_prediction_interval(scenario, tm
     slow, fast = prediction["latency_p50_ms"]
     assert slow < report["metrics"]["latency_ms"]["p50"] < fast or \
         fast < report["metrics"]["latency_ms"]["p50"] < slow
+    from simulator.report.console import format_verdict
+
+    assert "predicted (95% from the calibration's standard errors)" in format_verdict(report)
     plain = run_scenario(scenario, RunSettings(model="animeganv2-arch", timing_only=True),
                          tmp_path / "plain").report
-    assert "prediction" not in plain
+    assert "prediction" not in plain and "predicted" not in format_verdict(plain)

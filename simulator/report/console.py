@@ -49,6 +49,15 @@ def format_verdict(report: dict) -> str:
             f" inferences; {m.get('resized_inferences', 0)} inferences resized"
             + (f" (size {report['input_size']} -> {sizes})" if sizes else "")
         )
+    prediction = report.get("prediction")
+    if prediction:
+        def span(key: str) -> str:
+            low, high = prediction[key]
+            return f"[{_fmt(low)}, {_fmt(high)}]"
+
+        summary += (f"\npredicted ({prediction['level']:.0%} from the calibration's standard"
+                    f" errors): display FPS {span('display_fps')}, latency p50"
+                    f" {span('latency_p50_ms')} ms")
     lines = [head, summary, "", *table]
     if skipped:
         lines.append(f"(not judged: {', '.join(skipped)})")
