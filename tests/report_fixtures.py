@@ -1,13 +1,15 @@
 """A synthetic ``report.json`` dict (schema ``arsim-report/1``) and thumbnails for report tests.
 
 The timeline is generated from a small deterministic model of a phone that slows down
-as it heats up, so the plots have real shapes; the metrics are computed from it.
+as it heats up, so the plots have real shapes; the timing metrics are computed from it by
+the simulator's own ``timing_metrics``.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
+from simulator.metrics.timing import Shown, timing_metrics
 from simulator.metrics.verdict import budgets_for, evaluate
 from simulator.report.json_report import SCHEMA
 
@@ -54,27 +56,21 @@ def _timeline(seed: int) -> tuple[list[dict], list[dict], dict]:
 def sample_report(*, complete: bool = True, seed: int = 0) -> dict:
     """A full report dict as the engine would build it."""
     frames, display, series = _timeline(seed)
-    latencies = np.array([d["latency_ms"] for d in display])
-    shown_t = np.array([d["t"] for d in display])
-    intervals_ms = 1000.0 * np.diff(shown_t)
     warp = np.array([d["warp_error"] for d in display[1:]])
+    budgets = budgets_for(176.0, {"max_latency_p95_ms": 80.0})
     metrics = {
-        "display_fps": len(display) / DURATION_S,
-        "inference_fps": len(display) / DURATION_S,
-        "latency_ms": {
-            "p50": float(np.percentile(latencies, 50)), "p95": float(np.percentile(latencies, 95)),
-            "p99": float(np.percentile(latencies, 99)), "mean": float(latencies.mean()),
-        },
-        "frame_interval_ms": {
-            f"p{p}": float(np.percentile(intervals_ms, p)) for p in (50, 90, 95, 99)
-        },
-        "jank_pct": float(100.0 * np.mean(intervals_ms > 1000 / CAMERA_FPS + 1000 / 60)),
-        "slow_frames": int(np.sum(intervals_ms > 1000 / 15)),
-        "frozen_frames": 0,
-        "dropped_frames": sum(1 for f in frames if f["dropped"]),
-        "skipped_frames": 0,
-        "stylized_frames": len(display),
-        "displayed_frames": len(display),
+        **timing_metrics(
+            shown=[Shown(d["t"], frames[d["frame"]]["t_capture"], False) for d in display],
+            inference_done_times=[f["t_infer_end"] for f in frames if f["stylized"]],
+            background=[],
+            foreground_s=DURATION_S,
+            camera_fps=CAMERA_FPS,
+            display_hz=60.0,
+            min_display_fps=budgets["min_display_fps"],
+            dropped_frames=sum(1 for f in frames if f["dropped"]),
+            skipped_frames=0,
+            stylized_frames=len(display),
+        ),
         "flicker": {
             "warp_error": float(warp.mean()), "warp_error_p95": float(np.percentile(warp, 95)),
             "frame_diff": 0.93, "luminance_flicker": 0.0051,
@@ -84,7 +80,6 @@ def sample_report(*, complete: bool = True, seed: int = 0) -> dict:
     }
     oom_events = [{"t": 6.5, "memory_mb": 181.0, "limit_mb": 180.0, "cause": "activation peak",
                    "source": "model"}]
-    budgets = budgets_for(176.0, {"max_latency_p95_ms": 80.0})
     verdict = evaluate(metrics, budgets, len(oom_events))
     return {
         "schema": SCHEMA,
