@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from mobile_fixtures import ORBIT, ROOT
+from mobile_fixtures import ORBIT, ROOT, simulator_metrics
 from mobile_fixtures import needs as _needs
 
 from simulator.cli import main
@@ -99,9 +99,12 @@ def test_web_target_end_to_end(appium, tmp_path, capsys):
     stylized = [f for f in frames if f["stylized"]]
     assert stylized and all(f["t_infer_end"] > f["t_infer_start"] >= f["t_capture"]
                             for f in stylized)
-    # the page's display FPS is what its own display list says
-    span = frames[-1]["t_capture"] - frames[0]["t_capture"]
-    assert report["metrics"]["display_fps"] == pytest.approx(len(display) / span, rel=0.25)
+    # the page's rates are the simulator's code on the page's own timeline
+    want = simulator_metrics(report)
+    for key in ("display_fps", "inference_fps", "display_interval_ms", "inference_interval_ms",
+                "samples"):
+        assert report["metrics"][key] == pytest.approx(want[key], abs=1e-6), key
+    assert report["metrics"]["samples"]["latencies"] == len(display)
     assert report["harness"]["samples"] and report["harness"]["samples"][0]["js_heap_mb"] > 0
     assert all((tmp_path / "web" / name).is_file() for name in ("report.html", "junit.xml"))
     # --record: the harness measured flicker on the displayed pictures with the simulator's metric

@@ -54,8 +54,9 @@ def test_calibration_reproduces_seed_table(
     report = run_scenario(ten_seconds, settings, tmp_path).report
     assert report["model"]["flops"] == pytest.approx(52.6e9, rel=0.001)
     assert report["metrics"]["inference_fps"] == pytest.approx(SEED_FPS[device, backend], rel=0.02)
-    # latest-frame-wins keeps the worker busy: display rate follows the inference rate
-    assert report["metrics"]["display_fps"] == pytest.approx(SEED_FPS[device, backend], rel=0.1)
+    # latest-frame-wins keeps the worker busy: display rate follows the inference rate (a
+    # rate of intervals: a count over the 10 s would be a whole frame, 3 %, short)
+    assert report["metrics"]["display_fps"] == pytest.approx(SEED_FPS[device, backend], rel=0.02)
 
 
 def test_scheduler_invariants(ten_seconds: Path, animegan_sized: Path, tmp_path: Path) -> None:

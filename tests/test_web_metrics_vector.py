@@ -57,6 +57,26 @@ def test_vector_covers_pass_fail_and_nulls() -> None:
                for f in tail["frames"])
 
 
+def test_vector_shows_rates_from_intervals() -> None:
+    cases = {c["name"]: c for c in build_vector()["cases"]}
+    slow = cases["slow-model"]
+    metrics = slow["expected"]["metrics"]
+    counted = metrics["displayed_frames"] / (slow["t_end"] - slow["frames"][0]["t_capture"])
+    assert metrics["display_fps"] == pytest.approx(1 / 0.45, abs=1e-9)
+    assert counted == pytest.approx(2.0, abs=0.01)  # what a count over the session reads
+    assert metrics["samples"] == {"display_intervals": 5, "inference_intervals": 5,
+                                  "latencies": 6}
+    assert metrics["display_interval_ms"]["n"] == metrics["frame_interval_ms"]["n"] == 5
+    stall = cases["stall-at-end"]
+    metrics = stall["expected"]["metrics"]
+    # 30 FPS for 2 s, then nothing: the 6 s stall is one more interval than the percentiles'
+    assert metrics["display_interval_ms"]["p50"] == pytest.approx(1000 / 30, rel=0.05)
+    assert metrics["samples"]["display_intervals"] == metrics["display_interval_ms"]["n"] + 1
+    assert 7.0 < metrics["display_fps"] < 8.0
+    assert "min_display_fps" in [c["name"] for c in stall["expected"]["verdict"]["checks"]
+                                 if not c["passed"]]
+
+
 def _assert_same(got, want, where: str) -> None:
     if isinstance(want, bool) or want is None or isinstance(want, str):
         assert got == want and type(got) is type(want), f"{where}: got {got!r}, want {want!r}"

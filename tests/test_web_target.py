@@ -17,6 +17,7 @@ from urllib.parse import parse_qs, urlsplit
 import cv2
 import numpy as np
 import pytest
+from mobile_fixtures import simulator_metrics
 from scenario_fixtures import make_scenario
 
 from simulator.errors import InputError
@@ -397,6 +398,13 @@ def test_page_plays_orbit_desk_in_headless_chromium(tmp_path: Path) -> None:
         assert f["t_capture"] <= f["t_infer_start"] < f["t_infer_end"] < f["t_display"]
     metrics = report["metrics"]
     assert metrics["inference_ms"]["p50"] > 0 and metrics["display_fps"] > 0
+    # rates from the page's own timestamps, as the simulator's code computes them
+    want = simulator_metrics(report)
+    for key in ("display_fps", "inference_fps", "display_interval_ms", "inference_interval_ms",
+                "samples", "jank_pct"):
+        assert metrics[key] == pytest.approx(want[key], abs=1e-6), key
+    assert metrics["samples"]["latencies"] == frames
+    assert metrics["display_interval_ms"]["n"] == frames - 1
     assert metrics["memory_peak_mb"] is None and metrics["flicker"]["warp_error"] is None
     assert {c["name"] for c in report["verdict"]["checks"]} == {
         "min_display_fps", "max_latency_p95_ms", "max_jank_pct"}

@@ -66,10 +66,43 @@ function percentiles(valuesMs, names) {
   return out;
 }
 
-// timing_metrics(): `shown` = [{t_display, t_capture, after_gap, t_source}], times in seconds.
+// _intervals_ms(): percentiles in ms of intervals in seconds, with n (their sample count).
+function intervalsMs(valuesS, names) {
+  return { ...percentiles(valuesS.map((dt) => 1000 * dt), names), n: valuesS.length };
+}
+
+// _away(): background time within [start, end].
+function awayWithin(start, end, background) {
+  let away = 0;
+  for (const [a, b] of background) away += Math.max(0, Math.min(b, end) - Math.max(a, start));
+  return away;
+}
+
+// _display_rate(): [display FPS, intervals it averages]. 1 / mean display interval; the open
+// interval from the last result to the session end (foreground time) counts as one more when
+// longer than the median (a stall at the end); no interval: results / foreground seconds.
+function displayRate(shown, intervals, background, foregroundS, sessionEnd) {
+  let total = 0;
+  for (const dt of intervals) total += dt;
+  let n = intervals.length;
+  if (n && total > 0) {
+    const last = shown[shown.length - 1].t_display;
+    const stall = sessionEnd - last - awayWithin(last, sessionEnd, background);
+    if (stall > median(intervals) + 1e-9) {
+      total += stall;
+      n += 1;
+    }
+    return [n / total, n];
+  }
+  return [foregroundS > 0 ? shown.length / foregroundS : 0, 0];
+}
+
+// timing_metrics(): `shown` = [{t_display, t_capture, after_gap, t_source}], times in seconds;
+// sessionStart: the session's first capture on that clock (the session ends foregroundS plus
+// the background time later).
 export function timingMetrics({
   shown, inferenceDoneTimes, background, foregroundS, cameraFps, displayHz, minDisplayFps,
-  droppedFrames, skippedFrames, stylizedFrames,
+  droppedFrames, skippedFrames, stylizedFrames, sessionStart = 0,
 }) {
   const latencies = shown.map((s) => 1000 * (s.t_display - s.t_capture));
   const intervals = [];
@@ -79,17 +112,23 @@ export function timingMetrics({
   const cadence = intervals.length ? Math.max(1 / cameraFps, median(intervals)) : 0;
   const jankLimit = cadence + 1 / displayHz;
   const janky = intervals.filter((dt) => dt > jankLimit + 1e-9).length;
+  let backgroundS = 0;
+  for (const [start, end] of background) backgroundS += end - start;
+  const [displayFps, displaySamples] = displayRate(
+    shown, intervals, background, foregroundS, sessionStart + foregroundS + backgroundS,
+  );
   const done = [...inferenceDoneTimes];
   let inferenceFps = null;
   if (done.length >= 2) {
     const first = done[0];
     const last = done[done.length - 1];
-    let away = 0;
-    for (const [start, end] of background) {
-      away += Math.max(0, Math.min(end, last) - Math.max(start, first));
-    }
-    const span = last - first - away;
+    const span = last - first - awayWithin(first, last, background);
     inferenceFps = span > 0 ? (done.length - 1) / span : null;
+  }
+  const inferenceIntervals = [];
+  for (let i = 1; i < done.length; i++) {
+    const [a, b] = [done[i - 1], done[i]];
+    if (!background.some(([start, end]) => start < b && a < end)) inferenceIntervals.push(b - a);
   }
   const latency = percentiles(latencies, [50, 95, 99]);
   latency.mean = latencies.length ? mean(latencies) : null;
@@ -98,11 +137,13 @@ export function timingMetrics({
   );
   const slowLimit = minDisplayFps ? 1 / minDisplayFps + 1e-9 : null;
   return {
-    display_fps: foregroundS > 0 ? shown.length / foregroundS : 0,
+    display_fps: displayFps,
     inference_fps: inferenceFps,
     latency_ms: latency,
     content_age_ms: percentiles(ages, [50, 95]),
-    frame_interval_ms: percentiles(intervals.map((dt) => 1000 * dt), [50, 90, 95, 99]),
+    frame_interval_ms: intervalsMs(intervals, [50, 90, 95, 99]),
+    display_interval_ms: intervalsMs(intervals, [50, 90, 95, 99]),
+    inference_interval_ms: intervalsMs(inferenceIntervals, [50, 95]),
     jank_pct: intervals.length ? (100 * janky) / intervals.length : 0,
     slow_frames: slowLimit === null ? null : intervals.filter((dt) => dt > slowLimit).length,
     frozen_frames: intervals.filter((dt) => dt > FROZEN_S).length,
@@ -110,6 +151,11 @@ export function timingMetrics({
     skipped_frames: skippedFrames,
     stylized_frames: stylizedFrames,
     displayed_frames: shown.length,
+    samples: {
+      display_intervals: displaySamples,
+      inference_intervals: inferenceFps === null ? 0 : done.length - 1,
+      latencies: latencies.length,
+    },
   };
 }
 
@@ -133,7 +179,8 @@ const isNumber = (v) => typeof v === "number" && Number.isFinite(v);
  *   t_capture = frames[entry.frame].t_capture, t_source = frames[entry.source ?? entry.frame];
  *   after_gap = entry.after_gap === true;
  * - inference done times: stylized frames' t_infer_end <= t_end, sorted;
- * - foreground_s = t_end - frames[0].t_capture - background time;
+ * - foreground_s = t_end - frames[0].t_capture - background time; the session starts at
+ *   frames[0].t_capture (display FPS counts a stall from the last result to its end);
  * - dropped: frames not displayed by t_end (t_display null or > t_end) and not skipped;
  *   stylized: frames with stylized true; skipped: frames with skipped true;
  * - inference_ms {p50, p95}: t_infer_end - t_infer_start of every stylized frame with both;
@@ -174,6 +221,7 @@ export function sessionMetrics({ frames, display, displayHz, cameraFps, tEnd, ba
     droppedFrames: frames.filter((f) => !displayedBy(f) && !f.skipped).length,
     skippedFrames: frames.filter((f) => f.skipped).length,
     stylizedFrames: frames.filter((f) => f.stylized).length,
+    sessionStart: frames.length ? frames[0].t_capture : 0,
   });
   const inferMs = frames
     .filter((f) => f.stylized && isNumber(f.t_infer_start) && isNumber(f.t_infer_end))

@@ -493,6 +493,7 @@ class LiveRun:
             dropped_frames=captured - len(self._reached) - self._skipped,
             skipped_frames=self._skipped,
             stylized_frames=len(self._infer_done),
+            session_start=self._t_first or 0.0,  # perf_counter seconds, like the times above
         )
         infer = np.asarray(self._infer_ms) if self._infer_ms else None
         return {

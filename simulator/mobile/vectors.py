@@ -41,11 +41,15 @@ RULES = [
     "frames[entry.frame].t_capture, t_source frames[entry.source or entry.frame].t_capture; "
     "after_gap is entry.after_gap == true.",
     "inference done times: t_infer_end of frames with stylized true and t_infer_end <= t_end.",
-    "foreground_s = t_end - frames[0].t_capture - time in background (no background here).",
+    "foreground_s = t_end - frames[0].t_capture - time in background (no background here); "
+    "the session starts at frames[0].t_capture (session_start) and ends at t_end.",
     "dropped_frames: frames not displayed by t_end (t_display null or > t_end) and not skipped; "
     "stylized_frames / skipped_frames: frames with stylized / skipped true.",
     "metrics = timing_metrics(shown, done, background, foreground_s, camera_fps, display_hz, "
-    "budgets.min_display_fps, dropped, skipped, stylized) (simulator/metrics/timing.py).",
+    "budgets.min_display_fps, dropped, skipped, stylized, session_start) "
+    "(simulator/metrics/timing.py): display_fps = (display intervals) / (their summed time), "
+    "plus the open interval from the last shown result to t_end as one more when it is longer "
+    "than the median interval; fewer than two shown: shown / foreground_s.",
     "inference_ms {p50, p95}: numpy-linear percentiles of 1000 * (t_infer_end - t_infer_start) "
     "over every stylized frame with both times (no t_end cut: calibrate uses them all).",
     "flicker.luminance_flicker: luminance_flicker() of the non-null display[].luminance with "
@@ -154,6 +158,7 @@ def expected(case: Mapping[str, Any]) -> dict:
                            if not d and not f["skipped"]),
         skipped_frames=sum(1 for f in frames if f["skipped"]),
         stylized_frames=sum(1 for f in frames if f["stylized"]),
+        session_start=frames[0]["t_capture"],
     )
     infer = [1000.0 * (f["t_infer_end"] - f["t_infer_start"]) for f in frames
              if f["stylized"] and f["t_infer_start"] is not None and f["t_infer_end"] is not None]
@@ -217,6 +222,14 @@ def build_vector() -> dict:
               budgets={**BUDGETS, "max_flicker": None, "max_memory_mb": None}),
         _case("nothing-shown", "a 500 ms first inference: nothing shown before t_end; latency "
               "null and not judged", frames=4, infer_ms=lambda i, r: 500.0, seed=5),
+        _case("slow-model", "450 ms model over a 3 s session: six results 0.45 s apart; display "
+              "FPS 1 / 0.45 s = 2.22 (a count over the session would read 6 / 3 s = 2.0)",
+              frames=90, infer_ms=lambda i, r: 450.0, seed=7),
+        _case("stall-at-end", "12 ms model whose inference never returns after 2 s of an 8 s "
+              "session: the 6 s without a new picture count as one more interval, so display "
+              "FPS is about 7.5, not the 30 of the first 2 s",
+              frames=240, infer_ms=lambda i, r: 1e6 if i >= 60 else r.uniform(10.0, 14.0),
+              seed=8),
     ]
     return {
         "format": FORMAT,
