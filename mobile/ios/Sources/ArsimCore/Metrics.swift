@@ -39,10 +39,11 @@ public struct DisplayEntry {
 
 /// Port of simulator/metrics/timing.py `timing_metrics`, with the timeline rules every device
 /// target follows (mobile/web/metrics.mjs `sessionMetrics`, checked by the shared vector
-/// mobile/test-vectors/metrics-vector.json `rules`): the session ends at `tEnd` and nothing after
-/// it counts; shown = display entries with t <= tEnd and not `refresh`; foreground = tEnd - first
-/// capture - background time (none in this app: it stops instead); dropped = frames not on
-/// screen by tEnd and not skipped.
+/// mobile/test-vectors/metrics-vector.json `rules`): the session starts at the first frame's
+/// capture and ends at `tEnd`, and nothing after it counts; rates come from timestamps (display
+/// FPS = 1 / mean display interval); shown = display entries with t <= tEnd and not `refresh`;
+/// foreground = tEnd - first capture - background time (none in this app: it stops instead);
+/// dropped = frames not on screen by tEnd and not skipped.
 public enum Metrics {
     static let frozenS = 0.7
     static let eps = 1e-9
@@ -73,6 +74,18 @@ public enum Metrics {
         var out = [String: Any]()
         for p in names { out["p\(p)"] = percentile(values, Double(p)).map { $0 as Any } ?? NSNull() }
         return out
+    }
+
+    /// Percentiles in ms of intervals in seconds, with `n`: their sample count (timing.py `_intervals_ms`).
+    static func intervalsMs(_ valuesS: [Double], _ names: [Int]) -> [String: Any] {
+        var out = percentiles(valuesS.map { 1000 * $0 }, names)
+        out["n"] = valuesS.count
+        return out
+    }
+
+    /// Background time within [start, end] (timing.py `_away`).
+    static func away(within start: Double, _ end: Double, _ background: [(Double, Double)]) -> Double {
+        background.reduce(0.0) { $0 + max(0, min($1.1, end) - max($1.0, start)) }
     }
 
     static func displayed(_ f: FrameRecord, by tEnd: Double) -> Bool {
@@ -108,11 +121,34 @@ public enum Metrics {
         var inferenceFps: Any = NSNull()
         if done.count >= 2 {
             let first = done.first!, last = done.last!
-            let span = last - first - background.reduce(0.0) { $0 + max(0, min($1.1, last) - max($1.0, first)) }
+            let span = last - first - away(within: first, last, background)
             if span > 0 { inferenceFps = Double(done.count - 1) / span }
         }
-        let away = background.reduce(0.0) { $0 + $1.1 - $1.0 }
-        let foregroundS = max(0, tEnd - (frames.first?.tCapture ?? 0) - away)
+        let inferenceIntervals: [Double] = done.count < 2 ? [] : (1..<done.count).filter { i in
+            !background.contains { period in period.0 < done[i] && done[i - 1] < period.1 }
+        }.map { done[$0] - done[$0 - 1] }
+        let awayS = background.reduce(0.0) { $0 + $1.1 - $1.0 }
+        let sessionStart = frames.first?.tCapture ?? 0
+        let foregroundS = max(0, tEnd - sessionStart - awayS)
+        // display FPS = 1 / mean display interval (timing.py `_display_rate`); a stall at the
+        // end (last picture to the session end, foreground time) is one more interval when
+        // longer than the median; no interval: pictures / foreground seconds
+        let sessionEnd = sessionStart + foregroundS + awayS
+        var displayTotal = intervals.reduce(0.0, +)
+        var displaySamples = intervals.count
+        let displayFps: Double
+        if displaySamples > 0 && displayTotal > 0 {
+            let lastShown = shown[shown.count - 1].t
+            let stall = sessionEnd - lastShown - away(within: lastShown, sessionEnd, background)
+            if stall > median(intervals) + eps {
+                displayTotal += stall
+                displaySamples += 1
+            }
+            displayFps = Double(displaySamples) / displayTotal
+        } else {
+            displaySamples = 0
+            displayFps = foregroundS > 0 ? Double(shown.count) / foregroundS : 0.0
+        }
         var latency = percentiles(latencies, [50, 95, 99])
         latency["mean"] = latencies.isEmpty ? NSNull() as Any : latencies.reduce(0, +) / Double(latencies.count) as Any
         let inferMs = frames.compactMap { f -> Double? in
@@ -124,11 +160,13 @@ public enum Metrics {
             slow = intervals.filter { $0 > 1 / minFps + eps }.count
         }
         var m = [String: Any]()
-        m["display_fps"] = foregroundS > 0 ? Double(shown.count) / foregroundS : 0.0
+        m["display_fps"] = displayFps
         m["inference_fps"] = inferenceFps
         m["latency_ms"] = latency
         m["content_age_ms"] = percentiles(shown.map { 1000 * ($0.t - $0.source) }, [50, 95])
-        m["frame_interval_ms"] = percentiles(intervals.map { 1000 * $0 }, [50, 90, 95, 99])
+        m["frame_interval_ms"] = intervalsMs(intervals, [50, 90, 95, 99]) // display_interval_ms's older name
+        m["display_interval_ms"] = intervalsMs(intervals, [50, 90, 95, 99])
+        m["inference_interval_ms"] = intervalsMs(inferenceIntervals, [50, 95])
         m["jank_pct"] = intervals.isEmpty ? 0.0 : 100.0 * Double(janky) / Double(intervals.count)
         m["slow_frames"] = slow
         m["frozen_frames"] = intervals.filter { $0 > frozenS }.count
@@ -137,6 +175,11 @@ public enum Metrics {
         m["stylized_frames"] = frames.filter { $0.stylized }.count
         m["displayed_frames"] = shown.count
         m["inference_ms"] = percentiles(inferMs, [50, 95])
+        m["samples"] = [
+            "display_intervals": displaySamples,
+            "inference_intervals": inferenceFps is NSNull ? 0 : done.count - 1,
+            "latencies": latencies.count,
+        ] as [String: Any]
         return m
     }
 }

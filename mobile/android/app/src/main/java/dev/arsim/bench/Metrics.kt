@@ -40,10 +40,12 @@ class DisplayEntry(
 /**
  * Port of simulator/metrics/timing.py `timing_metrics`, fed by the timeline rules every device
  * target follows (mobile/web/metrics.mjs `sessionMetrics`, checked by the shared vector
- * mobile/test-vectors/metrics-vector.json `rules`): the session ends at [tEnd] (real time: last
- * capture + 1/fps, as the simulator) and nothing after it counts; shown = display entries with
- * t <= tEnd and not `refresh`; foreground = tEnd - first capture - background time (a device
- * run has none: the app stops instead); dropped = frames not on screen by tEnd and not skipped.
+ * mobile/test-vectors/metrics-vector.json `rules`): the session starts at the first frame's
+ * capture and ends at [tEnd] (real time: last capture + 1/fps, as the simulator) and nothing
+ * after it counts; rates come from timestamps (display FPS = 1 / mean display interval);
+ * shown = display entries with t <= tEnd and not `refresh`; foreground = tEnd - first
+ * capture - background time (a device run has none: the app stops instead); dropped = frames
+ * not on screen by tEnd and not skipped.
  */
 object Metrics {
     private const val FROZEN_S = 0.7
@@ -76,6 +78,14 @@ object Metrics {
         for (p in names) out["p$p"] = percentile(values, p.toDouble())
         return out
     }
+
+    /** Percentiles in ms of intervals in seconds, with `n`: their sample count (timing.py `_intervals_ms`). */
+    private fun intervalsMs(valuesS: List<Double>, names: IntArray): LinkedHashMap<String, Any?> =
+        percentiles(valuesS.map { 1000.0 * it }, names).also { it["n"] = valuesS.size }
+
+    /** Background time within [start, end] (timing.py `_away`). */
+    private fun awayWithin(start: Double, end: Double, background: List<Pair<Double, Double>>): Double =
+        background.map { (a, b) -> max(0.0, min(b, end) - max(a, start)) }.sum()
 
     private fun displayedBy(f: FrameRecord, tEnd: Double) = f.tDisplay.let { it != null && it <= tEnd }
 
@@ -113,22 +123,46 @@ object Metrics {
         if (done.size >= 2) {
             val first = done.first()
             val last = done.last()
-            val span = last - first - background.map { (a, b) -> max(0.0, min(b, last) - max(a, first)) }.sum()
+            val span = last - first - awayWithin(first, last, background)
             inferenceFps = if (span > 0) (done.size - 1) / span else null
         }
+        val inferenceIntervals = done.zipWithNext { a, b ->
+            if (background.any { (start, end) -> start < b && a < end }) null else b - a
+        }.filterNotNull()
         val away = background.map { (a, b) -> b - a }.sum()
-        val foregroundS = max(0.0, tEnd - (frames.firstOrNull()?.tCapture ?: 0.0) - away)
+        val sessionStart = frames.firstOrNull()?.tCapture ?: 0.0
+        val foregroundS = max(0.0, tEnd - sessionStart - away)
+        // display FPS = 1 / mean display interval (timing.py `_display_rate`); a stall at the
+        // end (last picture to the session end, foreground time) is one more interval when
+        // longer than the median; no interval: pictures / foreground seconds
+        val sessionEnd = sessionStart + foregroundS + away
+        var displayTotal = intervals.sum()
+        var displaySamples = intervals.size
+        val displayFps = if (displaySamples > 0 && displayTotal > 0) {
+            val lastShown = shown.last().t
+            val stall = sessionEnd - lastShown - awayWithin(lastShown, sessionEnd, background)
+            if (stall > median(intervals) + EPS) {
+                displayTotal += stall
+                displaySamples += 1
+            }
+            displaySamples / displayTotal
+        } else {
+            displaySamples = 0
+            if (foregroundS > 0) shown.size / foregroundS else 0.0
+        }
         val latency = percentiles(latencies, intArrayOf(50, 95, 99))
         latency["mean"] = if (latencies.isEmpty()) null else latencies.sum() / latencies.size
         val inferMs = frames.filter { it.stylized && it.tInferStart != null && it.tInferEnd != null }
             .map { 1000.0 * (it.tInferEnd!! - it.tInferStart!!) }
 
         val m = LinkedHashMap<String, Any?>()
-        m["display_fps"] = if (foregroundS > 0) shown.size / foregroundS else 0.0
+        m["display_fps"] = displayFps
         m["inference_fps"] = inferenceFps
         m["latency_ms"] = latency
         m["content_age_ms"] = percentiles(shown.map { 1000.0 * (it.t - it.tSource) }, intArrayOf(50, 95))
-        m["frame_interval_ms"] = percentiles(intervals.map { 1000.0 * it }, intArrayOf(50, 90, 95, 99))
+        m["frame_interval_ms"] = intervalsMs(intervals, intArrayOf(50, 90, 95, 99)) // display_interval_ms's older name
+        m["display_interval_ms"] = intervalsMs(intervals, intArrayOf(50, 90, 95, 99))
+        m["inference_interval_ms"] = intervalsMs(inferenceIntervals, intArrayOf(50, 95))
         m["jank_pct"] = if (intervals.isEmpty()) 0.0 else 100.0 * janky / intervals.size
         m["slow_frames"] = if (minDisplayFps == null || minDisplayFps == 0.0) null
             else intervals.count { it > 1.0 / minDisplayFps + EPS }
@@ -138,6 +172,11 @@ object Metrics {
         m["stylized_frames"] = frames.count { it.stylized }
         m["displayed_frames"] = shown.size
         m["inference_ms"] = percentiles(inferMs, intArrayOf(50, 95))
+        m["samples"] = linkedMapOf<String, Any?>(
+            "display_intervals" to displaySamples,
+            "inference_intervals" to (if (inferenceFps == null) 0 else done.size - 1),
+            "latencies" to latencies.size
+        )
         return m
     }
 }
