@@ -268,3 +268,26 @@ def test_face_priority_settings_validation(
     with pytest.raises(InputError) as raised:
         FacePriority(stylizer, settings)
     assert raised.value.where == "face"
+
+
+def test_face_priority_with_shared_read_only_results(
+    stylizer: Stylizer, scene: tuple[np.ndarray, FaceTrack]
+) -> None:
+    """Through the work cache model calls return shared, read-only arrays: the face is
+    pasted on a copy, and the cached background stays as it was."""
+    from simulator.work_cache import WorkCache, key_of
+
+    rgb, track = scene
+    cache = WorkCache(None)
+
+    def cached(image: np.ndarray, size: int) -> np.ndarray:
+        return cache.get_or_compute("stylized", key_of(size, image),
+                                    lambda: stylizer.stylize(image, size))
+
+    first = FacePriority(stylizer).render(rgb, track, cached)
+    background = cached(rgb, 160)
+    assert not background.flags.writeable
+    np.testing.assert_array_equal(background, stylizer.stylize(rgb, 160))
+    again = FacePriority(stylizer).render(rgb, track, cached)
+    np.testing.assert_array_equal(first.image, again.image)
+    np.testing.assert_array_equal(first.image, FacePriority(stylizer).render(rgb, track).image)

@@ -130,6 +130,8 @@ class FacePriority:
         if self.settings.background == "stylize":
             background_size: int | None = self.settings.background_size
             image = stylize(rgb, background_size)
+            if not image.flags.writeable:  # a shared (cached) result: the face goes on a copy
+                image = image.copy()
             background_flops = model.flops(
                 self.stylizer.input_shape(width, height, background_size)
             )
