@@ -49,9 +49,9 @@ from simulator.pipeline.flow import (
     analysis_size,
     compute_flow,
     consistency_mask,
-    grey_at,
     resize_to,
     squared_norm,
+    to_uint8,
     warp_with_flow,
 )
 
@@ -96,10 +96,12 @@ class WarpResult:
 
 @dataclass(frozen=True)
 class _PreparedPair:
-    """One input/output pair at the analysis size: grey uint8 input, float32 [0,1] RGB output."""
+    """One input/output pair at the analysis size: grey uint8 input, float32 [0,1] RGB
+    output and input."""
 
     grey: np.ndarray
     output: np.ndarray
+    input: np.ndarray
 
 
 def _to_unit_rgb(rgb: np.ndarray) -> np.ndarray:
@@ -109,10 +111,22 @@ def _to_unit_rgb(rgb: np.ndarray) -> np.ndarray:
     return rgb.astype(np.float32, copy=False)
 
 
+def _small_unit_rgb(rgb: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """Float32 [0, 1] RGB at ``size``. uint8 pixels are area-averaged as uint8 first: a fifth
+    of the work of converting the whole frame to float, for values rounded to the nearest
+    grey level (warping errors move by well under 1 %)."""
+    if rgb.dtype == np.uint8:
+        return _to_unit_rgb(resize_to(rgb, size))
+    return resize_to(_to_unit_rgb(rgb), size)
+
+
 def _prepare(input_rgb: np.ndarray, output_rgb: np.ndarray, max_side: int) -> _PreparedPair:
     size = analysis_size(input_rgb.shape[0], input_rgb.shape[1], max_side)
-    output = resize_to(_to_unit_rgb(output_rgb), size)
-    return _PreparedPair(grey=grey_at(input_rgb, size), output=output)
+    small_input = resize_to(to_uint8(input_rgb), size)  # once, for the grey and the copy
+    grey = cv2.cvtColor(small_input, cv2.COLOR_RGB2GRAY) if small_input.ndim == 3 \
+        else small_input
+    return _PreparedPair(grey=grey, output=_small_unit_rgb(output_rgb, size),
+                         input=_to_unit_rgb(small_input))
 
 
 def _flow_and_mask(prev: np.ndarray, cur: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -216,7 +230,6 @@ class FlickerMeter:
         self.cache = None if maps else cache
         self._flow_cache = cache
         self._prev: _PreparedPair | None = None
-        self._prev_input: np.ndarray | None = None
         self._prev_raw: tuple[np.ndarray, np.ndarray] | None = None  # prepared when needed
         self._prev_keys: tuple[str, str] | None = None
         self._pair_key: str | None = None  # a comparison to keep, once measured
@@ -261,7 +274,7 @@ class FlickerMeter:
         self._luminance.append(luminance)
         self._frame_diffs.append(diff)
         self._mask_fractions.append(fraction)
-        self._prev, self._prev_input = None, None
+        self._prev = None
         self._prev_raw = (input_rgb, output_rgb)
         self.last_map = None
         if math.isnan(error):
@@ -271,20 +284,16 @@ class FlickerMeter:
 
     def _measure(self, input_rgb: np.ndarray, output_rgb: np.ndarray) -> float | None:
         if self._prev is None and self._prev_raw is not None:  # skipped by a known pair
-            raw_input, raw_output = self._prev_raw
-            self._prev = _prepare(raw_input, raw_output, self.max_side)
-            self._prev_input = self._input_copy(raw_input, self._prev)
+            self._prev = _prepare(*self._prev_raw, self.max_side)
         self._prev_raw = (input_rgb, output_rgb)
         pair, self._pair_key = self._pair_key, None
         cur = _prepare(input_rgb, output_rgb, self.max_side)
-        cur_input = self._input_copy(input_rgb, cur)
         self._luminance.append(mean_luminance(cur.output))
-        prev, prev_input = self._prev, self._prev_input
-        self._prev, self._prev_input = cur, cur_input
+        prev, self._prev = self._prev, cur
         self.last_map = None
-        if prev is None or prev_input is None or prev.grey.shape != cur.grey.shape:
+        if prev is None or prev.grey.shape != cur.grey.shape:
             return None
-        diff = frame_diff(prev_input, cur_input, prev.output, cur.output)
+        diff = frame_diff(prev.input, cur.input, prev.output, cur.output)
         self._frame_diffs.append(diff)
         result = _compare(prev, cur, self._flow_cache)
         self.last_map = result.error_map
@@ -296,12 +305,6 @@ class FlickerMeter:
             return None
         self._warp_errors.append(result.error)
         return result.error
-
-    @staticmethod
-    def _input_copy(input_rgb: np.ndarray, prepared: _PreparedPair) -> np.ndarray:
-        """Small input copy for the frame difference, at the analysis size of the output."""
-        return resize_to(_to_unit_rgb(input_rgb),
-                         (prepared.grey.shape[1], prepared.grey.shape[0]))
 
     @property
     def last_luminance(self) -> float | None:

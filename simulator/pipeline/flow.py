@@ -22,6 +22,7 @@ Shared by the flicker metric (``simulator.metrics.flicker``) and the temporal sm
 from __future__ import annotations
 
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import cv2
@@ -106,10 +107,24 @@ def compute_flow(
         raise ValueError(f"frame sizes differ: {prev.shape[:2]} and {cur.shape[:2]}")
     size = analysis_size(prev.shape[0], prev.shape[1], max_side)
     prev_grey, cur_grey = grey_at(prev, size), grey_at(cur, size)
-    dis = _dis(preset, size)
-    return FlowPair(
-        forward=dis.calc(prev_grey, cur_grey, None), backward=dis.calc(cur_grey, prev_grey, None)
-    )
+    # the two directions at once (OpenCV releases the GIL; each thread has its own DIS
+    # instance): 5.5 -> 3.2 ms per pair at 320x180 here, the same vectors
+    backward = _helper().submit(lambda: _dis(preset, size).calc(cur_grey, prev_grey, None))
+    forward = _dis(preset, size).calc(prev_grey, cur_grey, None)
+    return FlowPair(forward=forward, backward=backward.result())
+
+
+_pool: ThreadPoolExecutor | None = None
+_pool_lock = threading.Lock()
+
+
+def _helper() -> ThreadPoolExecutor:
+    """One helper thread for the second flow direction (made on first use)."""
+    global _pool
+    with _pool_lock:
+        if _pool is None:
+            _pool = ThreadPoolExecutor(1, thread_name_prefix="arsim-flow")
+        return _pool
 
 
 def pixel_grid(height: int, width: int) -> np.ndarray:
@@ -160,9 +175,13 @@ def warp_with_flow(
 
 
 def squared_norm(vectors: np.ndarray, weight: float = 1.0) -> np.ndarray:
-    """weight·Σ_c v_c² per pixel of an H×W×C float32 array (cv2.transform: ~8× einsum's speed)."""
-    channels = vectors.shape[2]
-    return cv2.transform(vectors * vectors, np.full((1, channels), weight, dtype=np.float32))
+    """weight·Σ_c v_c² per pixel of an H×W×C float32 array (per plane with OpenCV: ~1.5x
+    cv2.transform of the squares, ~4x einsum)."""
+    planes = cv2.split(vectors)
+    out = cv2.multiply(planes[0], planes[0])
+    for plane in planes[1:]:
+        cv2.accumulateSquare(plane, out)
+    return out if weight == 1.0 else cv2.multiply(out, weight)
 
 
 def consistency_mask(
