@@ -53,6 +53,7 @@ test: setup-train mobile-setup
 bench: setup mobile-setup
 	$(PY) bench/run_bench.py --out bench/results.json
 	$(PY) bench/matrix_scale.py --out bench/matrix_scale.json
+	$(PY) bench/host_speed.py --out bench/host_speed.json
 	$(PY) bench/import_speed.py --out bench/import_speed.json
 	$(PY) bench/recording_demo.py --out bench/recording_demo.json --picture docs/recording-demo.png
 	$(PY) bench/soak.py --out bench/soak.json
