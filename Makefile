@@ -24,7 +24,7 @@ $(VENV)/.installed: pyproject.toml
 setup-train: $(VENV)/.installed-train
 
 $(VENV)/.installed-train: $(VENV)/.installed
-	$(PY) -m pip install --quiet -e '.[dev,train,cluster]'
+	$(PY) -m pip install --quiet -e '.[dev,train,cluster,fast]'
 	touch $@
 
 # The mobile bench's non-Python parts: Debian chromium + chromedriver (if missing), the Appium 3

@@ -52,6 +52,7 @@ def _add_run(sub: argparse._SubParsersAction) -> None:
         help="simulate the timeline without decoding or stylizing (fast; no flicker metric)",
     )
     p.add_argument("--threads", type=int, default=2, help="ONNX Runtime threads on this host")
+    _add_host_runtime(p)
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.add_argument("--compare-settings", metavar="FILE",
                    help="A/B: also run with the pipeline settings of FILE (.toml or .json) and "
@@ -236,6 +237,7 @@ def add_live_arguments(p: argparse.ArgumentParser) -> None:
                    help="virtual camera frame size (default 1280x720)")
     p.add_argument("--fps", type=float, default=30.0, help="camera / virtual camera rate")
     p.add_argument("--threads", type=int, default=2, help="ONNX Runtime threads")
+    _add_host_runtime(p)
     p.add_argument("--fit", choices=("aspect", "crop", "letterbox", "squash"), default=None,
                    help="how a frame fits the model input (as arsim run's --fit)")
     p.add_argument("--throttle", nargs="?", const="real", choices=("real", "off"),
@@ -413,6 +415,7 @@ def _add_matrix(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--backend", default="cpu", help="cpu | gpu-fp16 (every device)")
     p.add_argument("--input-size", type=int, help="model input size (default: each model's)")
     p.add_argument("--timing-only", action="store_true", help="timelines only (fast)")
+    _add_host_runtime(p)
     p.add_argument("--out", type=Path, default=Path("out/matrix"),
                    help="one folder per run and the summary (default out/matrix)")
     p.add_argument("--executor", choices=("local", "ray"), default="local",
@@ -438,6 +441,7 @@ def _cmd_matrix(args: argparse.Namespace) -> int:
                        args.settings or [])
     options = matrix.MatrixOptions(
         backend=args.backend, input_size=args.input_size, timing_only=args.timing_only,
+        host_runtime=args.host_runtime,
         cache=not args.no_cache, cache_disk_mb=args.cache_size_mb,
         cache_dir=str((args.cache or work_cache.cache_dir()).resolve()))
     matrix.check_inputs(runs, options)
@@ -482,6 +486,14 @@ def _cmd_cache(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _add_host_runtime(parser: argparse.ArgumentParser) -> None:
+    from simulator.pipeline.stylize import RUNTIMES
+
+    parser.add_argument("--host-runtime", choices=RUNTIMES, default="ort-cpu",
+                        help="what runs the model on this host: ONNX Runtime CPU (default),"
+                        " OpenVINO, ONNX Runtime CUDA; never changes the simulated timeline")
+
+
 def _add_cache_options(parser: argparse.ArgumentParser) -> None:
     g = parser.add_argument_group("reuse of host work (docs/scaling-out.md)")
     g.add_argument("--cache", type=Path, metavar="DIR",
@@ -510,7 +522,7 @@ def _stream_settings(args: argparse.Namespace, pipeline: PipelineSettings) -> di
     """The ``StreamSettings`` fields (what replay and live share) from their flags, which
     ``arsim run`` and ``arsim live`` spell alike."""
     return {"model": args.model, "input_size": args.input_size, "fit": args.fit,
-            "pipeline": pipeline, "threads": args.threads,
+            "pipeline": pipeline, "threads": args.threads, "host_runtime": args.host_runtime,
             "throttle": args.throttle == "real", "cpu_fraction": args.cpu_fraction,
             "memory_limit_mb": args.memory_limit_mb}
 

@@ -64,6 +64,7 @@ class MatrixOptions:
     backend: str = "cpu"
     input_size: int | None = None
     timing_only: bool = False
+    host_runtime: str = "ort-cpu"
     cache_dir: str | None = None  # the disk tier (None: memory only)
     cache: bool = True  # False: --no-cache
     cache_disk_mb: float = 4096.0
@@ -161,7 +162,8 @@ def run_one(run: MatrixRun, out: Path, options: MatrixOptions, threads: int) -> 
         pipeline = load_settings(run.settings_file) if run.settings_file else PipelineSettings()
         settings = RunSettings(device=run.device, backend=options.backend, model=run.model,
                                input_size=options.input_size, pipeline=pipeline,
-                               threads=threads, timing_only=options.timing_only)
+                               threads=threads, timing_only=options.timing_only,
+                               host_runtime=options.host_runtime)
         cache = None
         if options.cache:
             cache = shared_cache(Path(options.cache_dir) if options.cache_dir else None,

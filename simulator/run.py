@@ -151,8 +151,8 @@ def _replay_and_report(
         check_pose_stages(settings.pipeline, scenario)
         stage.name = "loading the model"
         fit = resolve_fit(model.card, settings.fit)
-        stylizer = None if settings.timing_only else _stylizer(model, input_size,
-                                                               settings.threads, fit, cache)
+        stylizer = None if settings.timing_only else _stylizer(
+            model, input_size, settings.threads, fit, settings.host_runtime, cache)
         memory = _memory_model(profile, settings, model, input_size, scenario, fit)
         cam = scenario.camera
         sink = None
@@ -185,6 +185,8 @@ def _replay_and_report(
         report = build_report(
             scenario, profile, settings, model, input_size, memory, result, wall_s
         )
+        if stylizer is not None:
+            report["host"]["runtime"] = stylizer.runtime_id
         if chain.cache is not None and cache_before is not None:
             # this run's lookups: found in memory, on disk, or computed
             report["host"]["cache"] = chain.cache.stats.since(cache_before).as_dict()
@@ -204,17 +206,18 @@ _loaded: dict[tuple, Stylizer] = {}  # the last sessions, for runs that share a 
 KEEP_LOADED = 2
 
 
-def _stylizer(model: ResolvedModel, input_size: int, threads: int, fit: str,
+def _stylizer(model: ResolvedModel, input_size: int, threads: int, fit: str, runtime: str,
               cache: WorkCache | None) -> Stylizer:
     """A stylizer for the run; with a cache (a matrix, the pytest plugin, the app) the last
     sessions stay loaded for the runs after it (a Ray actor keeps its model's session)."""
     if cache is None:
-        return Stylizer(model, input_size, threads, fit)
-    key = (str(model.path.resolve()), model.path.stat().st_mtime_ns, input_size, threads, fit)
+        return Stylizer(model, input_size, threads, fit, runtime=runtime)
+    key = (str(model.path.resolve()), model.path.stat().st_mtime_ns, input_size, threads, fit,
+           runtime)
     if key not in _loaded:
         while len(_loaded) >= KEEP_LOADED:
             _loaded.pop(next(iter(_loaded)))
-        _loaded[key] = Stylizer(model, input_size, threads, fit)
+        _loaded[key] = Stylizer(model, input_size, threads, fit, runtime=runtime)
     return _loaded[key]
 
 

@@ -22,6 +22,8 @@ class StreamSettings:
     fit: str | None = None
     pipeline: PipelineSettings = field(default_factory=PipelineSettings)
     threads: int = 2  # ONNX Runtime threads on this host; never changes a replay's timeline
+    # what runs the model on this host (pipeline/stylize.py RUNTIMES); never the timeline
+    host_runtime: str = "ort-cpu"
     # Real throttling: inference in a worker process confined by the OS (cgroups, else a
     # SIGSTOP/SIGCONT duty cycle and RLIMIT_AS; docs/throttling.md)
     throttle: bool = False
@@ -45,4 +47,12 @@ class StreamSettings:
         if limit is not None and not (math.isfinite(limit) and limit > 0):
             raise InputError("--memory-limit-mb",
                              f"expected a positive number of MB, got {limit!r}")
+        from simulator.pipeline.stylize import RUNTIMES
+
+        if self.host_runtime not in RUNTIMES:
+            raise InputError("--host-runtime", f"expected one of {', '.join(RUNTIMES)}, got "
+                             f"{self.host_runtime!r}")
+        if self.throttle and self.host_runtime != "ort-cpu":
+            raise InputError("--host-runtime", "real throttling measures ONNX Runtime on the "
+                             "CPU in its confined worker: use ort-cpu with --throttle real")
         self.pipeline.validate()

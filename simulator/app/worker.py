@@ -289,9 +289,10 @@ class PreviewWorker(QThread):
         settings = req.settings
         model = resolve_model(settings.model)
         size = settings.input_size or model.card.input.default_size
-        key = (str(model.path), size, settings.fit)
+        key = (str(model.path), size, settings.fit, settings.host_runtime)
         if key not in self._stylizers:
-            self._stylizers = {key: Stylizer(model, size, settings.threads, settings.fit)}
+            self._stylizers = {key: Stylizer(model, size, settings.threads, settings.fit,
+                                             runtime=settings.host_runtime)}
         stylizer = self._stylizers[key]
         # the engine's chain and scheduler: the size the replay starts at, and with frame
         # skip the previous result re-projected to this frame when the policy skips it

@@ -269,7 +269,8 @@ class LiveRun:
             else:
                 self.model = resolve_model(settings.model)
             size = settings.input_size or self.model.card.input.default_size
-            stylizer = Stylizer(self.model, size, settings.threads, settings.fit)
+            stylizer = Stylizer(self.model, size, settings.threads, settings.fit,
+                                runtime=settings.host_runtime)
             for candidate in p.sizing.sizes:
                 stylizer.check_size(candidate)
             if settings.throttle:  # last: nothing after it can fail and leave it behind

@@ -18,6 +18,13 @@ How a frame becomes the model input (``fit``, ``--fit`` of ``arsim run``):
   choice, and the default, for models that take square inputs only).
 ``input_shape`` gives the (width, height) of the tensor for any of them: the one place the
 stylizer, the cost and memory models and the report take it from.
+
+Host runtimes (``runtime``, ``--host-runtime``): what runs the model on *this* machine, never
+what the simulated phone's timeline is (the cost model decides that):
+- ``ort-cpu``: ONNX Runtime's CPU provider (the default);
+- ``openvino``: Intel's OpenVINO runtime on the CPU (optional extra ``fast``; fp32 precision
+  forced, so outputs stay within rounding of ONNX Runtime's);
+- ``cuda``: ONNX Runtime's CUDA provider, where a GPU and an onnxruntime build with it exist.
 """
 
 from __future__ import annotations
@@ -34,6 +41,27 @@ from simulator.zoo.card import ModelCard
 from simulator.zoo.registry import ResolvedModel
 
 FITS = ("aspect", "crop", "letterbox", "squash")
+RUNTIMES = ("ort-cpu", "openvino", "cuda")
+
+
+class _OpenVino:
+    """The model compiled by OpenVINO for the CPU, behind ONNX Runtime's ``run`` call."""
+
+    def __init__(self, path: str, threads: int) -> None:
+        try:
+            import openvino
+        except ImportError:
+            raise InputError("--host-runtime", "openvino is not installed (pip install "
+                             "'arsim[fast]'; `make setup-train` installs it)") from None
+        self.version = openvino.__version__.split("-")[0]
+        compiled = openvino.Core().compile_model(path, "CPU", {
+            "INFERENCE_NUM_THREADS": threads, "PERFORMANCE_HINT": "LATENCY",
+            "INFERENCE_PRECISION_HINT": "f32"})
+        self._request = compiled.create_infer_request()
+
+    def run(self, _outputs: object, feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
+        result = self._request.infer(next(iter(feeds.values())))
+        return [np.array(result[0])]  # a copy: the request reuses its buffer
 
 
 def resolve_fit(card: ModelCard, fit: str | None) -> str:
@@ -87,17 +115,23 @@ class Stylizer:
     fitting frames to the model input by ``fit`` (None: the card's default; see above)."""
 
     def __init__(self, model: ResolvedModel, input_size: int, threads: int = 1,
-                 fit: str | None = None, arena: bool = True) -> None:
+                 fit: str | None = None, arena: bool = True, runtime: str = "ort-cpu") -> None:
         self.model = model
         self.check_size(input_size)
         if threads < 1:
             raise InputError("threads", f"expected a thread count >= 1, got {threads}")
+        if runtime not in RUNTIMES:
+            raise InputError("--host-runtime", f"expected one of {', '.join(RUNTIMES)}, got "
+                             f"{runtime!r}")
         self.input_size = input_size
         self.threads = threads
+        self.runtime = runtime
         self.fit = resolve_fit(model.card, fit)
         self.session = self._open_session(arena)
-        self.input_name = self.session.get_inputs()[0].name
-        self.output_name = self.session.get_outputs()[0].name
+        names = ort.InferenceSession(str(self.model.path), providers=["CPUExecutionProvider"]) \
+            if runtime == "openvino" else self.session
+        self.input_name = names.get_inputs()[0].name
+        self.output_name = names.get_outputs()[0].name
 
         spec_in, spec_out = model.card.input, model.card.output
         low, high = spec_in.value_range
@@ -111,7 +145,20 @@ class Stylizer:
         self._out_nchw = spec_out.layout == "NCHW"
         self._out_swap = spec_out.channels == "BGR"
 
-    def _open_session(self, arena: bool) -> ort.InferenceSession:
+    def _open_session(self, arena: bool) -> ort.InferenceSession | _OpenVino:
+        if self.runtime == "openvino":
+            try:
+                return _OpenVino(str(self.model.path), self.threads)
+            except RuntimeError as exc:  # OpenVINO's own errors
+                raise InputError(self.model.path,
+                                 f"OpenVINO cannot compile the model: {exc}") from None
+        providers = ["CPUExecutionProvider"]
+        if self.runtime == "cuda":
+            if "CUDAExecutionProvider" not in ort.get_available_providers():
+                raise InputError("--host-runtime", "cuda needs a GPU and an onnxruntime build "
+                                 "with the CUDA provider (onnxruntime-gpu); this one has "
+                                 f"{', '.join(ort.get_available_providers())}")
+            providers.insert(0, "CUDAExecutionProvider")
         options = ort.SessionOptions()
         options.intra_op_num_threads = self.threads
         options.inter_op_num_threads = 1
@@ -119,16 +166,18 @@ class Stylizer:
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         options.enable_cpu_mem_arena = arena  # False: no pooled buffers kept between runs
         try:
-            return ort.InferenceSession(str(self.model.path), options,
-                                        providers=["CPUExecutionProvider"])
+            return ort.InferenceSession(str(self.model.path), options, providers=providers)
         except Exception as exc:  # ORT has its own exception hierarchy
             raise InputError(self.model.path,
                              f"ONNX Runtime cannot load the model: {exc}") from None
 
     @property
     def runtime_id(self) -> str:
-        """The host runtime that computes the outputs (part of a cached result's key)."""
-        return f"onnxruntime-cpu {ort.__version__}"
+        """The host runtime that computes the outputs, with its version (part of a cached
+        result's key, and the report's ``host.runtime``)."""
+        if isinstance(self.session, _OpenVino):
+            return f"openvino {self.session.version} CPU"
+        return f"onnxruntime-{'cuda' if self.runtime == 'cuda' else 'cpu'} {ort.__version__}"
 
     def reopen(self, arena: bool, before: Callable[[], None] | None = None) -> None:
         """Drop the session and its pooled buffers and open a new one (``arena``: whether
