@@ -208,9 +208,10 @@ KEEP_LOADED = 2
 
 def _stylizer(model: ResolvedModel, input_size: int, threads: int, fit: str, runtime: str,
               cache: WorkCache | None) -> Stylizer:
-    """A stylizer for the run; with a cache (a matrix, the pytest plugin, the app) the last
-    sessions stay loaded for the runs after it (a Ray actor keeps its model's session)."""
-    if cache is None:
+    """A stylizer for the run; with a cache that keeps results in memory (a matrix, the
+    pytest plugin, the app: processes that run many replays) the last sessions stay loaded
+    for the runs after it (a Ray actor keeps its model's session)."""
+    if cache is None or cache.memory_bytes == 0:
         return Stylizer(model, input_size, threads, fit, runtime=runtime)
     key = (str(model.path.resolve()), model.path.stat().st_mtime_ns, input_size, threads, fit,
            runtime)

@@ -8,6 +8,7 @@ replays); single slow tests elsewhere carry `@pytest.mark.slow` themselves.
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -20,11 +21,21 @@ SLOW_MODULES = {
 }
 
 
+_OWN_CACHE: list[str] = []
+
+
 def pytest_configure(config: pytest.Config) -> None:
     """The tests' runs (and the ``arsim`` subprocesses they start) keep their cache in a
-    folder of their own, not in the user's (tests that need a particular one set it)."""
+    folder of their own, not in the user's (tests that need a particular one set it); it is
+    removed at the end."""
     if "ARSIM_CACHE_DIR" not in os.environ:
         os.environ["ARSIM_CACHE_DIR"] = tempfile.mkdtemp(prefix="arsim-test-cache-")
+        _OWN_CACHE.append(os.environ["ARSIM_CACHE_DIR"])
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    for folder in _OWN_CACHE:
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool | None:
