@@ -1,22 +1,23 @@
-"""Does a profile fitted on device runs predict *other* runs? (``make bench``; issue 7)
+"""Does a profile fitted on device runs predict *other* runs? (``make bench``; issues 7, 15)
 
-The web target stands in for a phone: real runs of the page in headless Chromium through a
-real Appium server, slowed down by DevTools CPU throttling. Steps:
+The web target stands in for a family of phones: the page in headless Chromium through a
+real Appium server, slowed down by DevTools CPU throttling x2, x4 and x6 (three "phones").
+For each phone:
 
-1. run the calibration scenario (orbit-desk) on the web target, ``--repeats`` times per
-   model (two models of very different FLOPs, so overhead and throughput are both fitted);
-2. ``arsim calibrate --timing cycle`` fits the web-chromium profile from those reports;
-3. run a *different* scenario (pan-fast) on the web target, same models and throttling, as
-   many times;
-4. replay pan-fast in the simulator with the fitted profile and compare its predicted
-   display FPS with the median measured one (goal: within +-15 %).
+1. run the calibration scenario (orbit-desk) with four workloads of distinct FLOP counts
+   (two models x two input sizes), ``--repeats`` times each;
+2. ``arsim calibrate --timing cycle`` fits the phone's profile from those reports (overhead
+   and throughput with standard errors, residuals; ``web-x<N>-fitted.toml``);
+3. run a *different* scenario (pan-fast) with the same workloads *and* one held out of the
+   fit (an input size the fit never saw), as many times;
+4. replay pan-fast in the simulator on the fitted profile and compare its predicted display
+   FPS (with the interval the calibration's uncertainty gives) with the measured median and
+   its 95 % t-interval over the repeats. Goal: within +-10 % of the measured median.
 
-Repeats matter: the page starts its next inference only after the display refresh that
-shows the last picture (one thread), so a cycle near a multiple of the refresh interval
-lands on one side or the other from run to run (toon-classic at x4: 4 or 5 refreshes).
+Display FPS comes from display timestamps (simulator/metrics/timing.py), not counts.
 
-Writes ``<out>/mobile_calibration.json`` and ``.md``, the fitted profile
-``<out>/web-chromium-fitted.toml`` and a side-by-side ``<out>/mobile_compare.html``.
+Writes ``<out>/mobile_calibration.json`` and ``.md``, the fitted profiles
+``<out>/web-x<N>-fitted.toml`` and a side-by-side ``<out>/mobile_compare.html``.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ import statistics
 import sys
 from pathlib import Path
 
-from simulator.compare import compare_reports, write_compare_html
+from simulator.compare import compare_reports, repeat_stats, write_compare_html
 from simulator.device.calibrate import calibrate_profile
 from simulator.mobile.appium_server import AppiumServer
 from simulator.mobile.harness import DeviceRunRequest, run_device
@@ -41,82 +42,120 @@ from simulator.run import RunSettings, run_scenario
 ROOT = Path(__file__).resolve().parents[1]
 CALIBRATE_ON = ROOT / "scenarios" / "orbit-desk"
 PREDICT = ROOT / "scenarios" / "pan-fast"
-MODELS = ("toon-classic", "ar-lite")
-GOAL_PCT = 15.0
+# (model, input size): four distinct FLOP counts to fit, one size the fit never sees
+FIT = (("toon-classic", 192), ("toon-classic", 256), ("ar-lite", 192), ("ar-lite", 256))
+HELD_OUT = (("ar-lite", 224),)
+GOAL_PCT = 10.0
 WARMUP_FRAMES = 2  # the first WASM inferences are slower (allocation, JIT): as an app warms up
 
 
-def web_run(server: AppiumServer, scenario: Path, model: str, throttle: float, out: Path) -> Path:
+REUSE = False  # --reuse: keep the web runs a previous (interrupted) bench left
+
+
+def web_run(server: AppiumServer, scenario: Path, model: str, size: int, throttle: float,
+            out: Path) -> Path:
+    if REUSE and (out / "report.json").is_file():
+        return out / "report.json"
     request = DeviceRunRequest(scenario=scenario, platform="web", server=server.url, out=out,
-                               model=model, device="web-chromium", cpu_throttle=throttle,
-                               run_id=out.name, timeout_s=300.0,
+                               model=model, input_size=size, device="web-chromium",
+                               cpu_throttle=throttle, run_id=out.name, timeout_s=300.0,
                                warmup_frames=WARMUP_FRAMES)
-    result = run_device(request, progress=Progress(f"web {scenario.name} {model}"))
+    result = run_device(request, progress=Progress(f"web x{throttle:g} {scenario.name} "
+                                                   f"{model}@{size}"))
     if not result.complete:
-        raise SystemExit(f"web run {scenario.name}/{model} incomplete: "
-                         f"{result.report['incomplete_reason']}")
-    shutil.rmtree(out / "web")  # the served bundle (JPEG frames); report.json stays
+        raise SystemExit(f"web run {out.name} incomplete: {result.report['incomplete_reason']}")
+    shutil.rmtree(out / "web", ignore_errors=True)  # the served bundle; report.json stays
     return result.path
+
+
+def phone(server: AppiumServer, throttle: float, repeats: int, out: Path) -> dict:
+    """Fit one throttling level's profile and check its predictions."""
+    work = out / "mobile-runs" / f"x{throttle:g}"
+    fit_reports = [web_run(server, CALIBRATE_ON, m, s, throttle, work / f"fit-{m}-{s}-{i}")
+                   for m, s in FIT for i in range(1, repeats + 1)]
+    checks = {(m, s): [web_run(server, PREDICT, m, s, throttle, work / f"check-{m}-{s}-{i}")
+                       for i in range(1, repeats + 1)] for m, s in (*FIT, *HELD_OUT)}
+    text, summary = calibrate_profile(fit_reports, "web-chromium", timing="cycle")
+    fitted = out / f"web-x{throttle:g}-fitted.toml"
+    write_atomic(fitted, text.encode("utf-8"))
+    rows = []
+    for (model, size), measured_paths in checks.items():
+        settings = RunSettings(device=str(fitted), backend="wasm", model=model,
+                               input_size=size, timing_only=True)
+        sim = run_scenario(PREDICT, settings, work / f"sim-{model}-{size}")
+        measured = [json.loads(p.read_text())["metrics"]["display_fps"] for p in measured_paths]
+        median = statistics.median(measured)
+        predicted = sim.report["metrics"]["display_fps"]
+        spread = repeat_stats(compare_reports(measured_paths))[0]["rows"][0] \
+            if len(measured_paths) >= 2 else {"low": None, "high": None}
+        error = 100.0 * (predicted - median) / median
+        rows.append({
+            "throttle": throttle, "model": model, "input_size": size,
+            "held_out": (model, size) in HELD_OUT,
+            "measured_fps": round(median, 3), "measured_runs": [round(r, 3) for r in measured],
+            "measured_interval": [spread["low"], spread["high"]],
+            "predicted_fps": round(predicted, 3),
+            "predicted_interval": (sim.report.get("prediction") or {}).get("display_fps"),
+            "error_pct": round(error, 1), "within_goal": abs(error) <= GOAL_PCT,
+            "simulator_report": str(sim.paths["json"].relative_to(out)),
+            "web_reports": [str(p.relative_to(out)) for p in measured_paths]})
+        if throttle == 4 and (model, size) == HELD_OUT[0]:
+            write_compare_html(compare_reports([sim.paths["json"], *measured_paths]),
+                               out / "mobile_compare.html")
+    fit = summary["backends"]["wasm"]
+    return {"throttle": throttle, "profile": fitted.name, "rows": rows,
+            "fit": {k: v for k, v in fit.items() if k != "points"} | {
+                "points": [{"gflops": p["flops"] / 1e9, "cycle_ms": round(p["latency_ms"], 2),
+                            "residual_ms": round(p["residual_ms"], 2)} for p in fit["points"]]}}
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=ROOT / "bench")
-    parser.add_argument("--throttle", type=float, default=4.0, help="DevTools CPU slow-down")
-    parser.add_argument("--repeats", type=int, default=3, help="web runs per scenario and model")
+    parser.add_argument("--throttles", default="2,4,6",
+                        help="DevTools CPU slow-downs, one web phone each (default 2,4,6)")
+    parser.add_argument("--repeats", type=int, default=3, help="web runs per workload")
+    parser.add_argument("--reuse", action="store_true",
+                        help="keep web runs whose report a previous bench left in OUT")
     args = parser.parse_args(argv)
-    work = args.out / "mobile-runs"
-    repeats = range(1, args.repeats + 1)
-    with AppiumServer(log_path=work / "appium.log") as server:
-        fit_reports = [web_run(server, CALIBRATE_ON, m, args.throttle, work / f"fit-{m}-{i}")
-                       for m in MODELS for i in repeats]
-        check_reports = {m: [web_run(server, PREDICT, m, args.throttle, work / f"check-{m}-{i}")
-                             for i in repeats] for m in MODELS}
-    text, summary = calibrate_profile(fit_reports, "web-chromium", timing="cycle")
-    fitted = args.out / "web-chromium-fitted.toml"
-    write_atomic(fitted, text.encode("utf-8"))
-
-    rows = []
-    for model, measured_paths in check_reports.items():
-        settings = RunSettings(device=str(fitted), backend="wasm", model=model, timing_only=True)
-        sim = run_scenario(PREDICT, settings, work / f"sim-{model}")
-        runs = [json.loads(p.read_text())["metrics"]["display_fps"] for p in measured_paths]
-        measured = statistics.median(runs)
-        predicted = sim.report["metrics"]["display_fps"]
-        error = 100.0 * (predicted - measured) / measured
-        rows.append({"model": model, "measured_fps": round(measured, 2),
-                     "measured_runs": [round(r, 2) for r in runs],
-                     "predicted_fps": round(predicted, 2), "error_pct": round(error, 1),
-                     "within_goal": abs(error) <= GOAL_PCT,
-                     "simulator_report": str(sim.paths["json"].relative_to(args.out)),
-                     "web_reports": [str(p.relative_to(args.out)) for p in measured_paths]})
-        if model == MODELS[-1]:
-            write_compare_html(compare_reports([sim.paths["json"], *measured_paths]),
-                               args.out / "mobile_compare.html")
-
+    global REUSE
+    REUSE = args.reuse
+    throttles = [float(t) for t in args.throttles.split(",")]
+    with AppiumServer(log_path=args.out / "mobile-runs" / "appium.log") as server:
+        phones = [phone(server, t, args.repeats, args.out) for t in throttles]
+    rows = [row for p in phones for row in p["rows"]]
     result = {
         "generated": _dt.datetime.now().isoformat(timespec="seconds"),
         "host": {"machine": platform.machine(), "python": platform.python_version()},
-        "throttle": args.throttle, "repeats": args.repeats,
-        "calibrated_on": CALIBRATE_ON.name, "predicted": PREDICT.name,
-        "fit": {name: {k: v for k, v in fit.items() if k != "points"} | {
-            "points": [{"gflops": p["flops"] / 1e9, "cycle_ms": round(p["latency_ms"], 2)}
-                       for p in fit["points"]]} for name, fit in summary["backends"].items()},
-        "rows": rows, "goal_pct": GOAL_PCT,
+        "repeats": args.repeats, "calibrated_on": CALIBRATE_ON.name, "predicted": PREDICT.name,
+        "fit_workloads": [list(w) for w in FIT], "held_out": [list(w) for w in HELD_OUT],
+        "phones": phones, "goal_pct": GOAL_PCT,
+        "all_within_goal": all(r["within_goal"] for r in rows),
     }
     write_atomic(args.out / "mobile_calibration.json",
                  (json.dumps(result, indent=2) + "\n").encode("utf-8"))
-    lines = [f"# Web target: calibrate on {CALIBRATE_ON.name}, predict {PREDICT.name}",
-             "", f"DevTools CPU throttling x{args.throttle:g}; profile fitted with"
-             f" `arsim calibrate --timing cycle` -> `{fitted.name}`.", "",
-             "| model | measured FPS (web, median) | runs | predicted FPS (simulator) | error |",
-             "|---|---|---|---|---|"]
-    lines += [f"| {r['model']} | {r['measured_fps']:.2f} |"
-              f" {', '.join(f'{x:.2f}' for x in r['measured_runs'])} |"
-              f" {r['predicted_fps']:.2f} | {r['error_pct']:+.1f} % |" for r in rows]
+
+    def interval(values: list | None) -> str:
+        if not values or values[0] is None:
+            return "–"
+        return f"[{values[0]:.2f}, {values[1]:.2f}]"
+
+    lines = [f"# Web phones: calibrate on {CALIBRATE_ON.name}, predict {PREDICT.name}", "",
+             f"DevTools CPU throttling x{', x'.join(f'{t:g}' for t in throttles)}; each fitted"
+             f" with `arsim calibrate --timing cycle` on {len(FIT)} workloads x {args.repeats}"
+             " runs; display FPS from display timestamps.", "",
+             "| phone | workload | measured FPS (median, 95 % interval, runs) |"
+             " predicted FPS (95 % from the fit) | error |", "|---|---|---|---|---|"]
+    for r in rows:
+        held = " (held out)" if r["held_out"] else ""
+        lines.append(f"| x{r['throttle']:g} | {r['model']}@{r['input_size']}{held} |"
+                     f" {r['measured_fps']:.2f} {interval(r['measured_interval'])}"
+                     f" ({', '.join(f'{x:.2f}' for x in r['measured_runs'])}) |"
+                     f" {r['predicted_fps']:.2f} {interval(r['predicted_interval'])} |"
+                     f" {r['error_pct']:+.1f} % |")
     write_atomic(args.out / "mobile_calibration.md", ("\n".join(lines) + "\n").encode("utf-8"))
     print("\n".join(lines))
-    return 0 if all(r["within_goal"] for r in rows) else 1
+    return 0 if result["all_within_goal"] else 1
 
 
 if __name__ == "__main__":
