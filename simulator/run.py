@@ -335,7 +335,8 @@ def _start_worker(
         fraction, predicted = calibration.cpu_fraction, calibration.predicted_ms
         too_slow = calibration.host_too_slow
     else:
-        predicted = CostModel(profile, settings.backend).inference_ms(model.flops(input_size))
+        predicted = CostModel(profile, settings.backend).inference_ms(
+            model.flops(input_size), input_pixels=input_size * input_size)
     limit = settings.memory_limit_mb
     if limit is None:
         limit = round(model_process_budget_mb(profile), 1)

@@ -267,3 +267,47 @@ def test_a_run_on_a_calibrated_profile_states_a_prediction_interval(scenario, tm
     plain = run_scenario(scenario, RunSettings(model="animeganv2-arch", timing_only=True),
                          tmp_path / "plain").report
     assert "prediction" not in plain and "predicted" not in format_verdict(plain)
+
+
+def test_a_per_input_pixel_cost_is_fitted_when_the_runs_can_tell_it_apart():
+    import numpy as np
+
+    from simulator.device.calibrate import fit_with_pixels
+
+    rng = np.random.default_rng(11)
+    overhead, slope, per_px = 50.0, 400.0 / 1e9, 800e-6  # ms, ms/FLOP, ms/pixel
+    flops_per_px = {"small": 250.0, "big": 22000.0}  # two models' FLOPs per input pixel
+    points = []
+    for k in flops_per_px.values():
+        for side in (192, 224, 256):
+            px = side * side
+            for _ in range(3):
+                points.append((k * px, px, overhead + slope * k * px + per_px * px
+                               + rng.normal(0, 2.0)))
+    fit = fit_with_pixels(points, overhead_ms=1.0)
+    assert fit.pixel_se is not None and "input pixels" in fit.method
+    assert abs(fit.pixel_ns - per_px * 1e6) < 4 * fit.pixel_se
+    assert abs(fit.slope - slope) < 4 * fit.slope_se
+    # one model: FLOPs grow with the pixels, the two costs cannot be told apart
+    one = fit_with_pixels([p for p in points if p[0] / p[1] == 250.0], overhead_ms=1.0)
+    assert one.pixel_ns == 0.0 and any("per-input-pixel" in w for w in one.warnings)
+
+
+def test_the_pixel_cost_goes_into_the_profile_and_the_cost_model(tmp_path):
+    from simulator.device.calibrate import _rewrite
+    from simulator.device.cost import CostModel
+
+    text = (PROFILES_DIR / "web-chromium.toml").read_text()
+    assert "input_ns_per_px" not in text  # left out: 0, with a source that says so
+    plain = load_profile("web-chromium")
+    assert plain.backends["wasm"].input_ns_per_px == 0.0
+    assert "default" in plain.sources["backends.wasm.input_ns_per_px"]
+    fitted = tmp_path / "fitted.toml"
+    fitted.write_text(_rewrite(text, {"backends.wasm.input_ns_per_px": 800.0},
+                               "measured: a test", {"backends.wasm.input_ns_per_px": 50.0}))
+    profile = load_profile(fitted)
+    assert profile.backends["wasm"].input_ns_per_px == 800.0
+    assert profile.stderrs["backends.wasm.input_ns_per_px"] == 50.0
+    before = CostModel(plain, "wasm").inference_ms(1e9, input_pixels=65536)
+    after = CostModel(profile, "wasm").inference_ms(1e9, input_pixels=65536)
+    assert after - before == pytest.approx(800e-6 * 65536)

@@ -27,7 +27,7 @@ import re
 import statistics
 import tempfile
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from itertools import pairwise
 from pathlib import Path
 from typing import Any
@@ -131,6 +131,8 @@ class LineFit:
     residuals_ms: tuple[float, ...]
     method: str
     warnings: tuple[str, ...]
+    pixel_ns: float = 0.0  # ns per input pixel (fit_with_pixels); 0: not fitted
+    pixel_se: float | None = None
 
     def seed_fps(self) -> tuple[float, float | None]:
         """The profile's seed FPS (1000 / latency of the reference model) and its standard
@@ -197,6 +199,49 @@ def fit_line(points: Sequence[tuple[float, float]], overhead_ms: float) -> LineF
                    method, tuple(warnings))
 
 
+def fit_with_pixels(points: Sequence[tuple[float, float, float]],
+                    overhead_ms: float) -> LineFit:
+    """latency = overhead + FLOPs x slope + input pixels x pixel cost, by least squares, where
+    the runs can tell the three apart (at least two models with different FLOPs per pixel,
+    and more runs than parameters); otherwise ``fit_line`` on FLOPs alone, saying why. A
+    negative overhead or pixel cost (nothing a phone has) also falls back to ``fit_line``."""
+    import numpy as np
+
+    line = fit_line([(f, lat) for f, _, lat in points], overhead_ms)
+    design = np.array([[1.0, f, px] for f, px, _ in points])
+    latency = np.array([lat for _, _, lat in points])
+    n = len(points)
+    if n <= 3 or np.linalg.matrix_rank(design / design.max(axis=0)) < 3:
+        return replace(line, warnings=(*line.warnings, "the per-input-pixel cost is not "
+                       "fitted: it needs runs of two or more models at two or more input sizes"
+                       " (within one model FLOPs grow with the pixels)"))
+    coef, *_ = np.linalg.lstsq(design, latency, rcond=None)
+    overhead, slope, per_px = (float(c) for c in coef)
+    if overhead < 0 or per_px < 0 or slope <= 0:
+        return replace(line, warnings=(*line.warnings, "a per-input-pixel term made the "
+                       "overhead, pixel cost or throughput negative: not used"))
+    residuals = latency - design @ coef
+    s2 = float(residuals @ residuals) / (n - 3)
+    cov = s2 * np.linalg.inv(design.T @ design)
+    se = np.sqrt(np.maximum(np.diag(cov), 0.0))
+    warnings = [w for w in line.warnings if "overhead" not in w]
+    if se[0] > max(overhead, 1e-9):
+        warnings.append(f"the overhead ({overhead:.3g} ms) is smaller than its standard error "
+                        f"({se[0]:.3g} ms): the data do not determine it")
+    return LineFit(overhead, slope, float(se[0]), float(se[1]), float(cov[0, 1]),
+                   tuple(float(r) for r in residuals),
+                   f"least squares on FLOPs and input pixels ({n} runs)", tuple(warnings),
+                   pixel_ns=per_px * 1e6, pixel_se=float(se[2]) * 1e6)
+
+
+def _input_pixels(report: Mapping) -> float:
+    """Pixels of the report's model input (``input_shape``, else input_size squared)."""
+    shape = report.get("input_shape")
+    if isinstance(shape, list) and len(shape) == 2 and all(_number(v) for v in shape):
+        return float(shape[0] * shape[1])
+    return float(report["input_size"]) ** 2
+
+
 def _toml_string(text: str) -> str:
     return json.dumps(text, ensure_ascii=False)
 
@@ -206,25 +251,33 @@ def _rewrite(text: str, changes: Mapping[str, Any], source: str,
     """``text`` with the dotted keys in ``changes`` given new values and ``source`` (and
     their standard errors, where ``stderrs`` has them)."""
     stderrs = stderrs or {}
+
+    def entry(key: str, dotted: str, ending: str, indent: str = "", equals: str = " = ") -> str:
+        stderr = f", stderr = {stderrs[dotted]:.4g}" if dotted in stderrs else ""
+        return (f"{indent}{key}{equals}{{ value = {changes[dotted]!r},"
+                f" source = {_toml_string(source)}{stderr} }}{ending}")
+
     section, out, done = "", [], set()
+    last_key_line: dict[str, int] = {}  # section -> index in out of its last key line
     for line in text.splitlines(keepends=True):
         head = _SECTION_RE.match(line)
         if head:
             section = head.group(1).strip()
         match = _LINE_RE.match(line)
         dotted = f"{section}.{match.group(2)}" if match else None
+        if match:
+            last_key_line[section] = len(out)
         if dotted in changes:
-            value = changes[dotted]
-            ending = "\n" if line.endswith("\n") else ""
-            stderr = f", stderr = {stderrs[dotted]:.4g}" if dotted in stderrs else ""
-            line = (f"{match.group(1)}{match.group(2)}{match.group(3)}{{ value = {value!r},"
-                    f" source = {_toml_string(source)}{stderr} }}{ending}")
+            line = entry(match.group(2), dotted, "\n" if line.endswith("\n") else "",
+                         match.group(1), match.group(3))
             done.add(dotted)
         out.append(line)
-    missing = sorted(set(changes) - done)
-    if missing:
-        raise InputError("calibrate", f"cannot find key '{missing[0]}' as a one-line inline"
-                         " table in the profile file")
+    for dotted in sorted(set(changes) - done, reverse=True):  # keys the profile left out
+        section, key = dotted.rsplit(".", 1)
+        if section not in last_key_line:
+            raise InputError("calibrate", f"cannot find the section [{section}] of key "
+                             f"'{dotted}' in the profile file")
+        out.insert(last_key_line[section] + 1, entry(key, dotted, "\n"))
     return "".join(out)
 
 
@@ -253,7 +306,7 @@ def calibrate_profile(
     date = (today or _dt.date.today()).isoformat()
     source = f"measured: arsim calibrate from {', '.join(p for p, _ in reports)} ({date})"
     notes: list[str] = []
-    by_backend: dict[str, list[tuple[float, float]]] = {}
+    by_backend: dict[str, list[tuple[float, float, float]]] = {}
     for where, report in reports:
         if report["device"]["id"] != profile.id:
             notes.append(f"{where}: device.id '{report['device']['id']}' is not '{profile.id}'")
@@ -266,20 +319,23 @@ def calibrate_profile(
             raise InputError(where, f"field 'model.flops': expected a number > 0, got {flops!r}")
         latency, how = (cycle_ms if timing == "cycle" else inference_latency_ms)(report, where)
         notes.append(f"{where}: {backend} {flops / 1e9:.4g} GFLOPs -> {latency:.4g} ms ({how})")
-        by_backend.setdefault(backend, []).append((float(flops), latency))
+        by_backend.setdefault(backend, []).append((float(flops), _input_pixels(report),
+                                                   latency))
 
     changes: dict[str, Any] = {}
     stderrs: dict[str, float] = {}
     backends_summary = {}
     for name, points in by_backend.items():
         old = profile.backends[name]
-        fit = fit_line(points, old.overhead_ms)
+        fit = fit_with_pixels(points, old.overhead_ms)
         if fit.slope <= 0:
             raise InputError("calibrate", f"backend {name}: measured latencies are not above the"
                              f" per-call overhead {old.overhead_ms:g} ms; cannot fit a throughput")
         seed_fps, seed_fps_se = fit.seed_fps()
-        fitted = {"seed_fps": float(f"{seed_fps:.5g}"), "overhead_ms": round(fit.overhead_ms, 3)}
-        errors = {"seed_fps": seed_fps_se, "overhead_ms": fit.overhead_se}
+        fitted = {"seed_fps": float(f"{seed_fps:.5g}"), "overhead_ms": round(fit.overhead_ms, 3),
+                  "input_ns_per_px": round(fit.pixel_ns, 4)}
+        errors = {"seed_fps": seed_fps_se, "overhead_ms": fit.overhead_se,
+                  "input_ns_per_px": fit.pixel_se}
         for key, value in fitted.items():
             if errors[key] is not None:
                 stderrs[f"backends.{name}.{key}"] = errors[key]
@@ -291,12 +347,13 @@ def calibrate_profile(
         backends_summary[name] = {
             **fitted, "throughput_gflops": throughput, "method": fit.method,
             "stderr": {"seed_fps": seed_fps_se, "overhead_ms": fit.overhead_se,
+                       "input_ns_per_px": fit.pixel_se,
                        # d(1/slope) = slope_se / slope^2, in GFLOP/s
                        "throughput_gflops": None if fit.slope_se is None
                        else throughput * fit.slope_se / fit.slope},
             "warnings": list(fit.warnings),
-            "points": [{"flops": f, "latency_ms": lat, "residual_ms": r}
-                       for (f, lat), r in zip(points, fit.residuals_ms, strict=True)],
+            "points": [{"flops": f, "input_pixels": px, "latency_ms": lat, "residual_ms": r}
+                       for (f, px, lat), r in zip(points, fit.residuals_ms, strict=True)],
         }
 
     memory_summary = _fit_memory(profile, reports)
@@ -372,7 +429,9 @@ def format_summary(summary: Mapping) -> str:
         lines.append(f"  {name}: seed_fps {pm(fit['seed_fps'], se['seed_fps'], '.4g')}, overhead"
                      f" {pm(fit['overhead_ms'], se['overhead_ms'], '.3g')} ms, throughput"
                      f" {pm(fit['throughput_gflops'], se['throughput_gflops'], '.3g')} GFLOP/s"
-                     f" ({fit['method']}; ± one standard error)")
+                     + (f", input {pm(fit['input_ns_per_px'], se['input_ns_per_px'], '.3g')}"
+                        " ns per pixel" if fit["input_ns_per_px"] else "")
+                     + f" ({fit['method']}; ± one standard error)")
         residuals = [p["residual_ms"] for p in fit["points"]]
         lines.append("    residuals (ms): " + ", ".join(f"{r:+.3g}" for r in residuals))
     memory = summary["memory"]

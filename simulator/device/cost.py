@@ -25,12 +25,15 @@ class CostModel:
         """Effective GFLOP/s of the backend (derived from its seed FPS and overhead)."""
         return self.backend.throughput_gflops
 
-    def inference_ms(self, flops: float, thermal_factor: float = 1.0) -> float:
-        """Latency of one model run of `flops` FLOPs (1 multiply-add = 2 FLOPs)."""
+    def inference_ms(self, flops: float, thermal_factor: float = 1.0,
+                     input_pixels: float = 0.0) -> float:
+        """Latency of one model run of `flops` FLOPs (1 multiply-add = 2 FLOPs) on an input
+        of `input_pixels` pixels (charged at the backend's `input_ns_per_px`)."""
         _require(flops, "flops", minimum=0.0)
         _require(thermal_factor, "thermal_factor", minimum=1.0)
         compute_ms = flops / (self.throughput_gflops * 1e9) * 1000.0
-        return (self.backend.overhead_ms + compute_ms) * thermal_factor
+        area_ms = self.backend.input_ns_per_px * input_pixels / 1e6
+        return (self.backend.overhead_ms + compute_ms + area_ms) * thermal_factor
 
     def preprocess_ms(self, cam_w: int, cam_h: int) -> float:
         """Resize + normalise one camera frame to the input tensor (camera thread)."""

@@ -43,7 +43,8 @@ def calibrate(profile: DeviceProfile | str | Path, backend: str, model: str | Re
     resolved = model if isinstance(model, ResolvedModel) else resolve_model(str(model))
     if runs < 1:
         raise InputError("runs", f"expected >= 1, got {runs}")
-    predicted = CostModel(profile, backend).inference_ms(resolved.flops(size))
+    predicted = CostModel(profile, backend).inference_ms(resolved.flops(size),
+                                                         input_pixels=size * size)
     frame = np.random.default_rng(0).integers(0, 256, (size, size, 3), dtype=np.uint8)
     with InferenceWorker(resolved, threads=threads, mechanism=mechanism) as worker:
         for _ in range(2):  # warm-up: first-run allocations, arena growth

@@ -14,7 +14,7 @@ import math
 import re
 import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass, field, fields
+from dataclasses import MISSING, dataclass, field, fields
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
@@ -87,10 +87,15 @@ class _Rule:
 
 
 def _key(
-    kind: str = "float", low: float = 0.0, high: float = math.inf, *, zero_ok: bool = False
+    kind: str = "float", low: float = 0.0, high: float = math.inf, *, zero_ok: bool = False,
+    default: float | None = None,
 ) -> Any:
-    """A dataclass field read from the profile under its own name, checked by a `_Rule`."""
-    return field(metadata={"rule": _Rule(kind, low, high, low_inclusive=zero_ok)})
+    """A dataclass field read from the profile under its own name, checked by a `_Rule`
+    (``default``: the key may be left out, e.g. one that calibration adds)."""
+    metadata = {"rule": _Rule(kind, low, high, low_inclusive=zero_ok)}
+    if default is None:
+        return field(metadata=metadata)
+    return field(default=default, metadata=metadata)
 
 
 @dataclass(frozen=True)
@@ -173,6 +178,10 @@ class BackendProfile:
     precision_bytes: int = _key("int", high=8)  # bytes per weight and activation element
     preprocess_ns_per_px: float = _key(zero_ok=True)
     postprocess_ns_per_px: float = _key(zero_ok=True)
+    # per pixel of the model input, each inference: what scales with the input's area but not
+    # its FLOPs (memory-bound layers, a one-thread app's tensor copies); `arsim calibrate`
+    # fits it from runs at two or more input sizes of a model. Not part of seed_fps.
+    input_ns_per_px: float = _key(zero_ok=True, default=0.0)
 
     @property
     def seed_latency_ms(self) -> float:
@@ -298,8 +307,12 @@ class _ProfileReader:
             raise self.fail(f"{prefix}.{unknown[0]}", f"unknown key (expected one of: {known})")
         values = {
             f.name: self.sourced(data, f.name, f"{prefix}.{f.name}", f.metadata["rule"])
-            for f in ruled
+            for f in ruled if f.name in data or f.default is MISSING
         }
+        for f in ruled:  # a key the profile may leave out still has a source: its default
+            if f.name not in values:
+                self.sources[f"{prefix}.{f.name}"] = \
+                    f"estimate: left out of the profile, so the default {f.default:g}"
         return cls(**extra, **values)
 
 

@@ -45,13 +45,13 @@ class StageCosts:
 
 def stage_costs(cost: CostModel, pipeline: PipelineSettings, *, camera: tuple[int, int],
                 screen: tuple[int, int], input_size: int,
-                inference_flops: float) -> StageCosts:
+                inference_flops: float, input_pixels: float = 0.0) -> StageCosts:
     """The stages' phone milliseconds for a ``camera`` (w, h) frame shown on ``screen``
-    (w, h), the model run at ``input_size`` costing ``inference_flops``."""
+    (w, h), the model run at ``input_size`` costing ``inference_flops`` on ``input_pixels``."""
     smoothing = pipeline.smoothing
     return StageCosts(
         preprocess=cost.preprocess_ms(*camera),
-        inference=cost.inference_ms(inference_flops),
+        inference=cost.inference_ms(inference_flops, input_pixels=input_pixels),
         postprocess=cost.postprocess_ms(input_size, *screen),
         compose=cost.compose_ms(*screen),
         smoothing=cost.smooth_ms(smoothing.method, smoothing.colour != "none", *screen),
@@ -68,4 +68,5 @@ def device_stage_costs(profile: DeviceProfile, backend: str, model: ResolvedMode
     shape = input_shape(model.card, input_size, *camera, resolve_fit(model.card, fit))
     screen = (profile.hardware.screen_width, profile.hardware.screen_height)
     return stage_costs(CostModel(profile, backend), pipeline, camera=camera, screen=screen,
-                       input_size=input_size, inference_flops=model.flops(shape))
+                       input_size=input_size, inference_flops=model.flops(shape),
+                       input_pixels=shape[0] * shape[1])

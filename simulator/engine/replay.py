@@ -161,9 +161,11 @@ class Replay:
             else []
         )
         cam = scenario.camera
+        shape = chain.input_shape(self.input_size)
         stages = stage_costs(cost, self.pipeline, camera=(cam.width, cam.height),
                              screen=screen_size, input_size=self.input_size,
-                             inference_flops=self.model.flops(chain.input_shape(self.input_size)))
+                             inference_flops=self.model.flops(shape),
+                             input_pixels=shape[0] * shape[1])
         self._pre_s = stages.preprocess / 1000.0
         self._render_s = stages.render / 1000.0
         self._screen = screen_size
@@ -399,7 +401,7 @@ class Replay:
                 self._measured_ms.append(stylized.measured_ms)
                 return stylized.measured_ms
             shapes = stylized.input_shapes
-        return sum(self.cost.inference_ms(self.model.flops(s), self.thermal.factor)
+        return sum(self.cost.inference_ms(self.model.flops(s), self.thermal.factor, s[0] * s[1])
                    for s in shapes)
 
     def _kernel_kill(self, cause: str, rss_mb: float | None) -> None:
