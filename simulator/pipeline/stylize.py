@@ -31,14 +31,24 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import cv2
 import numpy as np
-import onnxruntime as ort
 
 from simulator.errors import InputError
 from simulator.zoo.card import ModelCard
 from simulator.zoo.registry import ResolvedModel
+
+if TYPE_CHECKING:
+    import onnxruntime as ort
+
+
+def _ort():
+    """ONNX Runtime, imported when a model is first loaded (a timing-only run never is)."""
+    import onnxruntime
+
+    return onnxruntime
 
 FITS = ("aspect", "crop", "letterbox", "squash")
 RUNTIMES = ("ort-cpu", "openvino", "cuda")
@@ -128,7 +138,7 @@ class Stylizer:
         self.runtime = runtime
         self.fit = resolve_fit(model.card, fit)
         self.session = self._open_session(arena)
-        names = ort.InferenceSession(str(self.model.path), providers=["CPUExecutionProvider"]) \
+        names = _ort().InferenceSession(str(self.model.path), providers=["CPUExecutionProvider"]) \
             if runtime == "openvino" else self.session
         self.input_name = names.get_inputs()[0].name
         self.output_name = names.get_outputs()[0].name
@@ -154,11 +164,12 @@ class Stylizer:
                                  f"OpenVINO cannot compile the model: {exc}") from None
         providers = ["CPUExecutionProvider"]
         if self.runtime == "cuda":
-            if "CUDAExecutionProvider" not in ort.get_available_providers():
+            if "CUDAExecutionProvider" not in _ort().get_available_providers():
                 raise InputError("--host-runtime", "cuda needs a GPU and an onnxruntime build "
                                  "with the CUDA provider (onnxruntime-gpu); this one has "
-                                 f"{', '.join(ort.get_available_providers())}")
+                                 f"{', '.join(_ort().get_available_providers())}")
             providers.insert(0, "CUDAExecutionProvider")
+        ort = _ort()
         options = ort.SessionOptions()
         options.intra_op_num_threads = self.threads
         options.inter_op_num_threads = 1
@@ -177,7 +188,7 @@ class Stylizer:
         result's key, and the report's ``host.runtime``)."""
         if isinstance(self.session, _OpenVino):
             return f"openvino {self.session.version} CPU"
-        return f"onnxruntime-{'cuda' if self.runtime == 'cuda' else 'cpu'} {ort.__version__}"
+        return f"onnxruntime-{'cuda' if self.runtime == 'cuda' else 'cpu'} {_ort().__version__}"
 
     def reopen(self, arena: bool, before: Callable[[], None] | None = None) -> None:
         """Drop the session and its pooled buffers and open a new one (``arena``: whether
