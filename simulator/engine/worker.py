@@ -141,8 +141,7 @@ class InferenceWorker:
         if self._closed:
             raise RuntimeError("worker is closed")
         parent_sock, child_sock = socket.socketpair()
-        # the confined child's memory is what its limits measure: glibc's default policy
-        env = {**os.environ, "ARSIM_MALLOC": "default"}
+        env = dict(os.environ)
         root = str(Path(simulator.__file__).resolve().parents[1])
         env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH")) if p)
         try:
