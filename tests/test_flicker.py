@@ -152,3 +152,40 @@ def test_mean_luminance_is_the_per_pixel_luma_mean() -> None:
 def test_analysis_size_keeps_aspect_and_never_upscales() -> None:
     assert analysis_size(360, 640, 320) == (320, 180)
     assert analysis_size(100, 50, 320) == (50, 100)
+
+
+def _reference_meter() -> type:
+    """bench/flicker_reference.py: the metric computed the way it was before issue 14."""
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "bench" / "flicker_reference.py"
+    spec = importlib.util.spec_from_file_location("flicker_reference", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.ReferenceMeter
+
+
+@pytest.mark.parametrize("float_output", [False, True])
+def test_fast_meter_computes_the_reference_definition(float_output: bool) -> None:
+    """640x360 frames (downscaled for the analysis), a pan with a moving square and a
+    pumping output: the fast meter's numbers are the baseline's within uint8 rounding."""
+    canvas = texture(420, 720, seed=7)
+    square = texture(90, 90, seed=8)
+    meter, reference = FlickerMeter(), _reference_meter()()
+    fast, slow = [], []
+    for i in range(6):
+        frame = canvas[10 + 2 * i: 370 + 2 * i, 20 + 5 * i: 660 + 5 * i].copy()
+        frame[100:190, 200 + 12 * i: 290 + 12 * i] = square  # occludes, leaves boundaries
+        output = cv2.GaussianBlur(frame, (5, 5), 0).astype(np.float32) * (1.0 + 0.05 * (i % 2))
+        output = np.clip(output, 0, 255) / 255.0 if float_output else \
+            np.clip(output, 0, 255).astype(np.uint8)
+        fast.append(meter.add(i / 30, frame, output))
+        slow.append(reference.add(frame, output))
+    assert fast[0] is None and slow[0] is None
+    # uint8 frames are area-averaged before the float conversion: values within 1 %
+    np.testing.assert_allclose(fast[1:], slow[1:], rtol=0.01)
+    summary, baseline = meter.summary(), reference.summary()
+    assert summary["frame_diff"] == pytest.approx(baseline["frame_diff"], rel=0.01)
+    assert summary["luminance_flicker"] == pytest.approx(baseline["luminance_flicker"], rel=0.02)
+    assert 0.5 < summary["mask_fraction"] < 0.99  # the square's edges are masked out

@@ -141,7 +141,8 @@ class InferenceWorker:
         if self._closed:
             raise RuntimeError("worker is closed")
         parent_sock, child_sock = socket.socketpair()
-        env = dict(os.environ)
+        # the confined child's memory is what its limits measure: glibc's default policy
+        env = {**os.environ, "ARSIM_MALLOC": "default"}
         root = str(Path(simulator.__file__).resolve().parents[1])
         env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH")) if p)
         try:

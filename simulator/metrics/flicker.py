@@ -47,12 +47,14 @@ from simulator.pipeline.flow import (
     OCCLUSION_ABS,
     OCCLUSION_REL,
     analysis_size,
+    beside,
     compute_flow,
     consistency_mask,
     resize_to,
+    sampling_map,
     squared_norm,
+    start_flow,
     to_uint8,
-    warp_with_flow,
 )
 
 if TYPE_CHECKING:
@@ -97,36 +99,40 @@ class WarpResult:
 @dataclass(frozen=True)
 class _PreparedPair:
     """One input/output pair at the analysis size: grey uint8 input, float32 [0,1] RGB
-    output and input."""
+    output, and the pixels the frame difference compares (``input``: uint8 RGB; ``output``:
+    uint8 RGB when the output came as uint8, else the float32 output)."""
 
     grey: np.ndarray
     output: np.ndarray
-    input: np.ndarray
+    diff_input: np.ndarray
+    diff_output: np.ndarray
+
+
+_UNIT = np.float32(1.0 / 255.0)
 
 
 def _to_unit_rgb(rgb: np.ndarray) -> np.ndarray:
     """Float32 RGB on [0, 1] from uint8 (0..255) or float (already 0..1) pixels."""
     if rgb.dtype == np.uint8:
-        return rgb.astype(np.float32) * np.float32(1.0 / 255.0)
+        return np.multiply(rgb, _UNIT, dtype=np.float32)  # one pass: cast and scale
     return rgb.astype(np.float32, copy=False)
 
 
-def _small_unit_rgb(rgb: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    """Float32 [0, 1] RGB at ``size``. uint8 pixels are area-averaged as uint8 first: a fifth
-    of the work of converting the whole frame to float, for values rounded to the nearest
-    grey level (warping errors move by well under 1 %)."""
-    if rgb.dtype == np.uint8:
-        return _to_unit_rgb(resize_to(rgb, size))
-    return resize_to(_to_unit_rgb(rgb), size)
-
-
 def _prepare(input_rgb: np.ndarray, output_rgb: np.ndarray, max_side: int) -> _PreparedPair:
+    """Both images at the analysis size, each resized once. uint8 pixels are area-averaged
+    as uint8 before any float conversion: a fifth of the work of converting the whole frame,
+    for values rounded to the nearest grey level (warping errors move by well under 1 %)."""
     size = analysis_size(input_rgb.shape[0], input_rgb.shape[1], max_side)
-    small_input = resize_to(to_uint8(input_rgb), size)  # once, for the grey and the copy
+    small_input = resize_to(to_uint8(input_rgb), size)  # for the grey and the difference
     grey = cv2.cvtColor(small_input, cv2.COLOR_RGB2GRAY) if small_input.ndim == 3 \
         else small_input
-    return _PreparedPair(grey=grey, output=_small_unit_rgb(output_rgb, size),
-                         input=_to_unit_rgb(small_input))
+    if output_rgb.dtype == np.uint8:
+        small_output = resize_to(output_rgb, size)
+        output = _to_unit_rgb(small_output)
+    else:
+        small_output = output = resize_to(_to_unit_rgb(output_rgb), size)
+    return _PreparedPair(grey=grey, output=output, diff_input=small_input,
+                         diff_output=small_output)
 
 
 def _flow_and_mask(prev: np.ndarray, cur: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -153,14 +159,33 @@ def _cached_flow_and_mask(prev: np.ndarray, cur: np.ndarray,
 
 def _compare(prev: _PreparedPair, cur: _PreparedPair,
              cache: WorkCache | None = None) -> WarpResult:
-    forward, mask = _flow_and_mask(prev.grey, cur.grey) if cache is None else \
-        _cached_flow_and_mask(prev.grey, cur.grey, cache)
-    warped = warp_with_flow(cur.output, forward)
-    pixel_error = squared_norm(prev.output - warped, weight=1.0 / prev.output.shape[2])
-    error_map = np.where(mask, pixel_error, np.float32(0.0))
+    if cache is None:
+        # Two cores' worth: the backward flow on the helper thread while the forward one is
+        # computed here, then the warp there while the mask is made here.
+        forward, backward = start_flow(prev.grey, cur.grey, max_side=max(prev.grey.shape),
+                                       preset=FLOW_PRESET)
+        target = sampling_map(forward)
+        pending = beside(lambda: _pixel_error(prev.output, cur.output, target))
+        mask = consistency_mask(forward, backward.result(), target=target)
+        error_map = pending.result()
+    else:
+        forward, mask = _cached_flow_and_mask(prev.grey, cur.grey, cache)
+        error_map = _pixel_error(prev.output, cur.output, sampling_map(forward))
+    np.multiply(error_map, mask, out=error_map)  # 0 where the mask rejects the pixel
     valid = int(np.count_nonzero(mask))
+    # numpy's float64 sum: cv2.sumElems's order (so its last bit) follows the buffer's
+    # alignment, and a report must not depend on where an array happened to be allocated
     error = float(np.sum(error_map, dtype=np.float64) / valid) if valid else float("nan")
     return WarpResult(error=error, mask_fraction=valid / mask.size, error_map=error_map, mask=mask)
+
+
+def _pixel_error(prev_output: np.ndarray, cur_output: np.ndarray,
+                 target: np.ndarray) -> np.ndarray:
+    """‖O_prev − W(O_cur)‖² per pixel (the channel mean), W sampling ``cur_output`` at
+    ``target`` = x + f(x) (the outputs are at the flow's size: the mask's sampling map)."""
+    warped = cv2.remap(cur_output, target, None, cv2.INTER_LINEAR,
+                       borderMode=cv2.BORDER_REPLICATE)
+    return squared_norm(cv2.subtract(prev_output, warped), weight=1.0 / prev_output.shape[2])
 
 
 def warp_error(
@@ -185,9 +210,15 @@ def frame_diff(
     in_prev: np.ndarray, in_cur: np.ndarray, out_prev: np.ndarray, out_cur: np.ndarray
 ) -> float:
     """Input-normalised frame difference (definition in the module docstring)."""
-    output_change = float(np.mean(np.abs(_to_unit_rgb(out_cur) - _to_unit_rgb(out_prev))))
-    input_change = float(np.mean(np.abs(_to_unit_rgb(in_cur) - _to_unit_rgb(in_prev))))
-    return output_change / max(input_change, FRAME_DIFF_FLOOR)
+    return _mean_abs_change(out_prev, out_cur) / max(_mean_abs_change(in_prev, in_cur),
+                                                     FRAME_DIFF_FLOOR)
+
+
+def _mean_abs_change(prev: np.ndarray, cur: np.ndarray) -> float:
+    """mean |cur − prev| on [0, 1]: uint8 pairs exactly (an integer L1 norm, one pass)."""
+    if prev.dtype == cur.dtype == np.uint8:
+        return cv2.norm(cur, prev, cv2.NORM_L1) / (255.0 * cur.size)
+    return float(np.mean(np.abs(_to_unit_rgb(cur) - _to_unit_rgb(prev))))
 
 
 def mean_luminance(rgb: np.ndarray) -> float:
@@ -293,7 +324,7 @@ class FlickerMeter:
         self.last_map = None
         if prev is None or prev.grey.shape != cur.grey.shape:
             return None
-        diff = frame_diff(prev.input, cur.input, prev.output, cur.output)
+        diff = frame_diff(prev.diff_input, cur.diff_input, prev.diff_output, cur.diff_output)
         self._frame_diffs.append(diff)
         result = _compare(prev, cur, self._flow_cache)
         self.last_map = result.error_map
