@@ -7,9 +7,11 @@ from __future__ import annotations
 
 import os
 import re
+import struct
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import BinaryIO
 
 import cv2
 import numpy as np
@@ -30,19 +32,134 @@ _SOF_MARKERS = {0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD
 
 
 def count_frames(path: Path, label: str | None = None) -> int:
-    """Number of frames: decoded (grab without retrieve) for a video, since the container's
-    frame count can lie; the number of ``NNNNNN.png`` files for a folder. A video's count is
-    remembered by its content (the work cache, simulator/work_cache.py), so each video is
-    decoded to count it once, not at every load."""
+    """Number of frames: for a video, the sample count of its container when that count is
+    unambiguous (``container_frame_count``: an MP4/MOV file, no time read), else decoded
+    (grab without retrieve) and remembered by the file's content (the work cache,
+    simulator/work_cache.py), so such a video is decoded to count it once, not at every load;
+    the number of ``NNNNNN.png`` files for a folder."""
     label = label or str(path)
     if path.is_dir():
         return len(png_frames(path, label))
+    declared = container_frame_count(path)
+    if declared is not None:
+        return declared
     from simulator.work_cache import cache_dir, file_hash, key_of, shared_cache
 
     counted = shared_cache(cache_dir(), memory_bytes=1 << 20).get_or_compute(
         "video", key_of("frame count", file_hash(path)),
         lambda: np.array([_decoded_count(path, label)], dtype=np.int64))
     return int(counted[0])
+
+
+# ISO BMFF (MP4 / MOV) boxes: containers walked into, and the ones read
+_CONTAINERS = {b"moov", b"trak", b"mdia", b"minf", b"stbl", b"edts"}
+_TOP_LEVEL = {b"ftyp", b"wide", b"free", b"skip", b"mdat", b"moov", b"uuid", b"pnot", b"meta"}
+_MAX_BOXES = 10_000
+
+
+def container_frame_count(path: Path) -> int | None:
+    """Frames of an MP4/MOV file's video track from its sample table (``stsz``), when every
+    frame in it is one the decoder shows; None (decode to count) otherwise.
+
+    The count is trusted only for one video track whose samples are all presented: no
+    composition offsets (``ctts``: B-frames, whose reordering can push a frame past an edit),
+    an edit list that is absent or a single edit from media time 0 at rate 1 covering the
+    whole track (an iPhone clip whose edit ends before its last sample shows one frame fewer
+    than it holds), not fragmented (``mvex``), and boxes that end exactly at the end of the
+    file (a truncated file is decoded). Other containers (AVI, MKV, WebM) return None."""
+    try:
+        with open(path, "rb") as f:
+            size = os.fstat(f.fileno()).st_size
+            boxes = _boxes(f, 0, size, top=True)
+            if boxes is None or b"moov" not in boxes or b"mvex" in boxes:
+                return None
+            return _video_samples(f, boxes)
+    except (OSError, ValueError, struct.error):
+        return None
+
+
+def _boxes(f: BinaryIO, start: int, end: int, *, top: bool = False,
+           found: dict | None = None) -> dict[bytes, list] | None:
+    """{type: [(payload start, payload end, children or None)]} of the boxes in [start, end);
+    None when a box runs past ``end`` or an unknown box opens the file."""
+    found = {} if found is None else found
+    pos = start
+    count = 0
+    while pos < end:
+        count += 1
+        if count > _MAX_BOXES or end - pos < 8:
+            return None
+        f.seek(pos)
+        length, kind = struct.unpack(">I4s", f.read(8))
+        header = 8
+        if length == 1:
+            length, header = struct.unpack(">Q", f.read(8))[0], 16
+        elif length == 0:
+            length = end - pos
+        if length < header or pos + length > end or (top and pos == 0 and kind not in _TOP_LEVEL):
+            return None
+        children = None
+        if kind in _CONTAINERS:
+            children = _boxes(f, pos + header, pos + length)
+            if children is None:
+                return None
+        found.setdefault(kind, []).append((pos + header, pos + length, children))
+        pos += length
+    return found
+
+
+def _payload(f: BinaryIO, box: tuple, size: int) -> bytes:
+    f.seek(box[0])
+    data = f.read(min(size, box[1] - box[0]))
+    if len(data) < size:
+        raise ValueError("box too short")
+    return data
+
+
+def _timescale_duration(f: BinaryIO, box: tuple) -> tuple[int, int]:
+    """(timescale, duration) of an ``mvhd`` / ``mdhd`` box (version 0 or 1)."""
+    if _payload(f, box, 1)[0] == 1:
+        return struct.unpack(">IQ", _payload(f, box, 32)[20:32])
+    return struct.unpack(">II", _payload(f, box, 20)[12:20])
+
+
+def _video_samples(f: BinaryIO, top: dict[bytes, list]) -> int | None:
+    moov = top[b"moov"][0][2]
+    if b"mvhd" not in moov:
+        return None
+    movie_scale, _ = _timescale_duration(f, moov[b"mvhd"][0])
+    videos = []
+    for trak in moov.get(b"trak", []):
+        mdia = trak[2].get(b"mdia", [(0, 0, {})])[0][2]
+        if b"hdlr" in mdia and _payload(f, mdia[b"hdlr"][0], 12)[8:12] == b"vide":
+            videos.append((trak[2], mdia))
+    if len(videos) != 1:
+        return None
+    trak, mdia = videos[0]
+    stbl = mdia.get(b"minf", [(0, 0, {})])[0][2].get(b"stbl", [(0, 0, {})])[0][2]
+    if b"ctts" in stbl or b"mdhd" not in mdia:
+        return None
+    media_scale, media_duration = _timescale_duration(f, mdia[b"mdhd"][0])
+    if b"edts" in trak:
+        elst = trak[b"edts"][0][2].get(b"elst")
+        if elst is not None:
+            head = _payload(f, elst[0], 8)
+            version, entries = head[0], struct.unpack(">I", head[4:8])[0]
+            if entries != 1:
+                return None
+            entry = _payload(f, elst[0], 28 if version == 1 else 20)[8:]
+            segment, media_time, rate = struct.unpack(">QqI", entry[:20]) if version == 1 \
+                else struct.unpack(">IiI", entry[:12])
+            # the edit must show the media from its start, at rate 1, to its end (one movie
+            # tick of rounding allowed)
+            if media_time != 0 or rate != 0x10000 or movie_scale <= 0 or media_scale <= 0 \
+                    or (segment + 1) * media_scale < media_duration * movie_scale:
+                return None
+    for kind, offset in ((b"stsz", 8), (b"stz2", 8)):
+        if kind in stbl:
+            samples = struct.unpack(">I", _payload(f, stbl[kind][0], offset + 4)[offset:])[0]
+            return samples or None
+    return None
 
 
 def _decoded_count(path: Path, label: str) -> int:
