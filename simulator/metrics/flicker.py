@@ -47,7 +47,6 @@ from simulator.pipeline.flow import (
     OCCLUSION_ABS,
     OCCLUSION_REL,
     analysis_size,
-    beside,
     compute_flow,
     consistency_mask,
     resize_to,
@@ -160,14 +159,12 @@ def _cached_flow_and_mask(prev: np.ndarray, cur: np.ndarray,
 def _compare(prev: _PreparedPair, cur: _PreparedPair,
              cache: WorkCache | None = None) -> WarpResult:
     if cache is None:
-        # Two cores' worth: the backward flow on the helper thread while the forward one is
-        # computed here, then the warp there while the mask is made here.
+        # the backward flow is computed on the helper thread meanwhile (a second core)
         forward, backward = start_flow(prev.grey, cur.grey, max_side=max(prev.grey.shape),
                                        preset=FLOW_PRESET)
         target = sampling_map(forward)
-        pending = beside(lambda: _pixel_error(prev.output, cur.output, target))
+        error_map = _pixel_error(prev.output, cur.output, target)
         mask = consistency_mask(forward, backward.result(), target=target)
-        error_map = pending.result()
     else:
         forward, mask = _cached_flow_and_mask(prev.grey, cur.grey, cache)
         error_map = _pixel_error(prev.output, cur.output, sampling_map(forward))

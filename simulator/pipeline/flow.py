@@ -121,7 +121,7 @@ def start_flow(
     prev_grey, cur_grey = grey_at(prev, size), grey_at(cur, size)
     # the two directions at once (OpenCV releases the GIL; each thread has its own DIS
     # instance): 5.5 -> 3.2 ms per pair at 320x180 when a second core is free, same vectors
-    backward = beside(lambda: _dis(preset, size).calc(cur_grey, prev_grey, None))
+    backward = _beside(lambda: _dis(preset, size).calc(cur_grey, prev_grey, None))
     return _dis(preset, size).calc(prev_grey, cur_grey, None), backward
 
 
@@ -129,7 +129,7 @@ _pool: ThreadPoolExecutor | None = None
 _pool_lock = threading.Lock()
 
 
-def beside(work: Callable[[], T]) -> Future[T]:
+def _beside(work: Callable[[], T]) -> Future[T]:
     """``work`` on the one helper thread (made on first use; tasks run in the order given),
     while the caller goes on: OpenCV releases the GIL, so two cores work at once. Never call
     it from a task already on the helper (it would wait on itself)."""

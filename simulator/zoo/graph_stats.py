@@ -144,14 +144,10 @@ def weights_bytes(model: ModelLike) -> int:
 def analyze(model: ModelLike, size: InputSize) -> GraphStats:
     """All cost figures of ``model`` at a ``size x size`` input (or a ``(width, height)``
     one) in one pass."""
-    proto = _load(model)
-    where = str(model) if isinstance(model, str | Path) else (proto.graph.name or "model")
-    width, height = input_wh(size)
-    shapes, dtypes = _tensor_shapes(proto, (width, height), where)
+    proto, shapes, dtypes, nodes = _sized(model, size)
     graph = proto.graph
+    width, height = input_wh(size)
     initializer_shapes = {t.name: tuple(t.dims) for t in graph.initializer}
-    shapes = {**initializer_shapes, **shapes}
-    nodes = _topological_order(graph)
     total_flops = sum(_node_flops(node, shapes) for node in nodes)
     return GraphStats(
         size=width if width == height else 0,
@@ -161,6 +157,22 @@ def analyze(model: ModelLike, size: InputSize) -> GraphStats:
         activation_peak_bytes=_activation_peak(graph, nodes, shapes, dtypes),
         shape=(width, height),
     )
+
+
+def node_flops(model: ModelLike, size: InputSize) -> list[tuple[onnx.NodeProto, int]]:
+    """Every node with its FLOPs at ``size``, in execution order (where the figures of
+    ``analyze`` come from: a profile's time per node is set against them)."""
+    _, shapes, _, nodes = _sized(model, size)
+    return [(node, _node_flops(node, shapes)) for node in nodes]
+
+
+def _sized(model: ModelLike, size: InputSize):
+    """(model, tensor shapes with the initializers', dtypes, nodes in execution order)."""
+    proto = _load(model)
+    where = str(model) if isinstance(model, str | Path) else (proto.graph.name or "model")
+    shapes, dtypes = _tensor_shapes(proto, input_wh(size), where)
+    shapes = {**{t.name: tuple(t.dims) for t in proto.graph.initializer}, **shapes}
+    return proto, shapes, dtypes, _topological_order(proto.graph)
 
 
 def image_input(model: onnx.ModelProto) -> onnx.ValueInfoProto:
