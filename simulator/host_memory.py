@@ -9,10 +9,10 @@ host (a KVM guest, where a fault costs several microseconds).
 
 ``keep_freed_memory`` raises both thresholds once per process: blocks up to 32 MB come from
 the heap, and up to 256 MB of free heap top is kept rather than trimmed. Measured on
-orbit-desk (2-core EPYC VM): the flicker comparison 12-15 -> 5-7 ms per 640x360 pair, a full
-replay 5.3 -> 3.9-4.2 s wall, peak RSS +2 %. Results are unchanged (only where memory comes
-from). It is a no-op off glibc, and when the user set either threshold (``MALLOC_*_``
-variables) or ``ARSIM_MALLOC=default``.
+orbit-desk (2-core EPYC VM, interleaved runs): the flicker comparison 12-15 -> 5-7 ms per
+640x360 pair under load, a full replay 5.9 -> 4.7 s wall, peak RSS +2 %, the report identical
+(only where memory comes from changes). It is a no-op off glibc, and when the user set a
+threshold (``MALLOC_*_`` variables) or ``ARSIM_MALLOC=default``.
 """
 
 from __future__ import annotations
