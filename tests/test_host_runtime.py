@@ -68,3 +68,26 @@ def test_what_the_host_lacks_is_one_line(flags: list[str], words: str, tmp_path:
     code = main(["run", str(scenario), "--out", str(tmp_path / "out"), "--quiet", *flags])
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 2 and len(err) == 1 and words in err[0] and "--host-runtime" in err[0]
+
+
+def test_an_unknown_runtime_is_one_line(tmp_path: Path,
+                                        capsys: pytest.CaptureFixture[str]) -> None:
+    scenario = make_scenario(tmp_path / "sc", frames=6)
+    try:
+        code = main(["run", str(scenario), "--out", str(tmp_path / "out"),
+                     "--host-runtime", "tpu"])
+    except SystemExit as exc:  # argparse's choices
+        code = exc.code
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1 and "--host-runtime" in err[0] and "'tpu'" in err[0]
+
+
+def test_openvino_missing_is_one_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                      capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setitem(__import__("sys").modules, "openvino", None)  # import fails
+    scenario = make_scenario(tmp_path / "sc", frames=6)
+    code = main(["run", str(scenario), "--out", str(tmp_path / "out"), "--quiet",
+                 "--host-runtime", "openvino", "--no-cache"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1 and "openvino is not installed" in err[0]
+    assert "arsim[fast]" in err[0]
