@@ -458,13 +458,7 @@ def _cmd_matrix(args: argparse.Namespace) -> int:
               flush=True)
 
     summary, paths = matrix.run_matrix(runs, out, options, executor, progress)
-    print(matrix.format_table(summary))
-    for kind, path in paths.items():
-        print(f"{kind:>8}: {path}")
-    if not summary.complete:
-        print(f"incomplete: {summary.incomplete_reason}", file=sys.stderr)
-        return 128 + (summary.interrupted_by or 2)
-    return matrix.exit_code(summary)
+    return matrix.print_outcome(summary, paths)
 
 
 def _add_cache(sub: argparse._SubParsersAction) -> None:

@@ -24,6 +24,7 @@ from __future__ import annotations
 import html
 import json
 import os
+import sys
 import time
 import xml.etree.ElementTree as ET
 from collections.abc import Callable, Sequence
@@ -299,8 +300,10 @@ def comparable(summary: dict) -> dict:
 
 
 def exit_code(summary: MatrixSummary) -> int:
-    """0 all passed; 1 a budget failed; 3 a run ended incomplete or in error (and, when the
-    matrix itself was stopped, the caller returns 128 + signal)."""
+    """0 all passed; 1 a budget failed; 3 a run ended incomplete or in error; 128 + signal
+    when the matrix itself was stopped (Ctrl-C, SIGTERM)."""
+    if not summary.complete:
+        return 128 + (summary.interrupted_by or 2)
     counts = summary.counts
     if counts["incomplete"] or counts["error"]:
         return 3
@@ -321,6 +324,21 @@ def _row_cells(record: RunRecord) -> list[str]:
 
 HEADINGS = ["scenario", "device", "model", "settings", "result", *(h for _, h in COLUMNS),
             "failed checks / error"]
+
+
+def print_outcome(summary: MatrixSummary, paths: dict[str, Path],
+                  notes: Sequence[str] = ()) -> int:
+    """What a matrix command prints at its end (the table, ``notes``, the files written, why
+    it is incomplete) and its exit code: the one ending of ``arsim matrix`` and ``arsim
+    device matrix``."""
+    print(format_table(summary))
+    for note in notes:
+        print(f"    {note}")
+    for kind, path in paths.items():
+        print(f"{kind:>8}: {path}")
+    if not summary.complete:
+        print(f"incomplete: {summary.incomplete_reason}", file=sys.stderr)
+    return exit_code(summary)
 
 
 def format_table(summary: MatrixSummary) -> str:

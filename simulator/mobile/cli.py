@@ -201,17 +201,12 @@ def _matrix(args: argparse.Namespace) -> int:
               + (f" ({record.error})" if record.error else ""), file=sys.stderr, flush=True)
 
     summary, paths = matrix.run_matrix(runs, out, matrix.MatrixOptions(), executor, progress)
-    print(matrix.format_table(summary))
+    notes = []
     if executor.limits is not None:
         per_target, in_all = executor.limits
-        print(f"    grid: {in_all} run(s) at once ("
-              + ", ".join(f"{name} {n}" for name, n in per_target.items()) + ")")
-    for kind, path in paths.items():
-        print(f"{kind:>8}: {path}")
-    if not summary.complete:
-        print(f"incomplete: {summary.incomplete_reason}", file=sys.stderr)
-        return 128 + (summary.interrupted_by or 2)
-    return matrix.exit_code(summary)
+        notes.append(f"grid: {in_all} run(s) at once ("
+                     + ", ".join(f"{name} {n}" for name, n in per_target.items()) + ")")
+    return matrix.print_outcome(summary, paths, notes)
 
 
 def _serve(port: int) -> int:
