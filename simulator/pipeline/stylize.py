@@ -68,6 +68,11 @@ class _OpenVino:
             "INFERENCE_NUM_THREADS": threads, "PERFORMANCE_HINT": "LATENCY",
             "INFERENCE_PRECISION_HINT": "f32"})
         self._request = compiled.create_infer_request()
+        self._names = (compiled.inputs[0].get_any_name(), compiled.outputs[0].get_any_name())
+
+    def io_names(self) -> tuple[str, str]:
+        """The model's input and output names (as ONNX Runtime's session would give)."""
+        return self._names
 
     def run(self, _outputs: object, feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
         result = self._request.infer(next(iter(feeds.values())))
@@ -138,10 +143,9 @@ class Stylizer:
         self.runtime = runtime
         self.fit = resolve_fit(model.card, fit)
         self.session = self._open_session(arena)
-        names = _ort().InferenceSession(str(self.model.path), providers=["CPUExecutionProvider"]) \
-            if runtime == "openvino" else self.session
-        self.input_name = names.get_inputs()[0].name
-        self.output_name = names.get_outputs()[0].name
+        self.input_name, self.output_name = self.session.io_names() \
+            if isinstance(self.session, _OpenVino) else (
+                self.session.get_inputs()[0].name, self.session.get_outputs()[0].name)
 
         spec_in, spec_out = model.card.input, model.card.output
         low, high = spec_in.value_range
