@@ -114,16 +114,17 @@ def test_pool_equals_serial_and_reuses_work(tmp_path: Path) -> None:
             assert cache["stylized"]["misses"] == 0 and cache["decoded"]["misses"] == 0
 
 
-def _children(pid: int) -> list[int]:
+def _processes() -> list[tuple[int, int, bytes]]:
+    """(pid, parent pid, command line) of every process that is still there."""
     found = []
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit():
             try:
                 stat = (entry / "stat").read_text()
-            except OSError:
+                cmdline = (entry / "cmdline").read_bytes()
+            except OSError:  # gone meanwhile
                 continue
-            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
-                found.append(int(entry.name))
+            found.append((int(entry.name), int(stat.rsplit(")", 1)[1].split()[1]), cmdline))
     return found
 
 
@@ -140,8 +141,8 @@ def test_a_pool_worker_killed_mid_run_is_retried(tmp_path: Path) -> None:
         while victim is None and time.monotonic() < deadline:
             time.sleep(0.5)
             # the pool's workers (the spawn machinery's resource tracker is not one)
-            workers = [p for p in _children(process.pid)
-                       if "spawn_main" in Path(f"/proc/{p}/cmdline").read_text()]
+            workers = [pid for pid, parent, cmdline in _processes()
+                       if parent == process.pid and b"spawn_main" in cmdline]
             victim = workers[0] if len(workers) == 2 else None
         assert victim is not None
         time.sleep(2.0)  # inside a replay
@@ -209,16 +210,7 @@ def test_ray_cluster_summary_equals_the_local_one(ray_cluster, tmp_path: Path) -
 
 
 def _ray_workers() -> list[int]:
-    found = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                cmdline = (entry / "cmdline").read_bytes()
-            except OSError:
-                continue
-            if b"ray::GroupRunner" in cmdline:
-                found.append(int(entry.name))
-    return found
+    return [pid for pid, _, cmdline in _processes() if b"ray::GroupRunner" in cmdline]
 
 
 @pytest.mark.slow
