@@ -6,10 +6,12 @@ For each phone:
 
 1. run the calibration scenario (orbit-desk) with four workloads of distinct FLOP counts
    (two models x two input sizes), ``--repeats`` times each;
-2. ``arsim calibrate --timing cycle`` fits the phone's profile from those reports (overhead
-   and throughput with standard errors, residuals; ``web-x<N>-fitted.toml``);
-3. run a *different* scenario (pan-fast) with the same workloads *and* one held out of the
-   fit (an input size the fit never saw), as many times;
+2. run a *different* scenario (pan-fast) with the same workloads *and* one held out of the
+   fit (an input size the fit never saw), as many times; steps 1 and 2 are interleaved in
+   rounds (``measure``) so that the host's drifting speed falls on both alike;
+3. ``arsim calibrate --timing cycle`` fits the phone's profile from the step-1 reports
+   (relative least squares, a stray run left out, standard errors, residuals;
+   ``web-x<N>-fitted.toml``);
 4. replay pan-fast in the simulator on the fitted profile and compare its predicted display
    FPS (with the interval the calibration's uncertainty gives) with the measured median and
    its 95 % t-interval over the repeats. Goal: within +-10 % of the measured median.
@@ -29,6 +31,7 @@ import platform
 import shutil
 import statistics
 import sys
+import time
 from pathlib import Path
 
 from simulator.compare import compare_reports, repeat_stats, write_compare_html
@@ -68,13 +71,47 @@ def web_run(server: AppiumServer, scenario: Path, model: str, size: int, throttl
     return result.path
 
 
-def phone(server: AppiumServer, throttle: float, repeats: int, out: Path) -> dict:
+def measure(server: AppiumServer, throttles: list[float], repeats: int,
+            out: Path) -> dict[float, tuple[list[Path], dict[tuple[str, int], list[Path]]]]:
+    """Every web run of the bench, in rounds: a round runs each phone's workloads once, a
+    workload's fit run and check run back to back. The host's speed drifts over minutes
+    (each phone's runs take several), so running all fits first and all checks after would
+    put the drift between the fit and what it predicts; interleaved, both see it alike.
+    Returns per phone its fit reports and its check reports per workload."""
+    runs = {t: ([], {w: [] for w in (*FIT, *HELD_OUT)}) for t in throttles}
+    plan = [(i, throttle, workload, fit) for i in range(1, repeats + 1) for throttle in throttles
+            for workload in (*FIT, *HELD_OUT) for fit in (True, False)
+            if not fit or workload in FIT]
+    for k, (i, throttle, (model, size), fit) in enumerate(plan, 1):
+        name = f"{'fit' if fit else 'check'}-{model}-{size}-{i}"
+        print(f"[{k}/{len(plan)}] x{throttle:g} {name}", file=sys.stderr, flush=True)
+        path = web_run(server, CALIBRATE_ON if fit else PREDICT, model, size, throttle,
+                       out / "mobile-runs" / f"x{throttle:g}" / name)
+        fits, checks = runs[throttle]
+        if fit:
+            fits.append(path)
+        else:
+            checks[(model, size)].append(path)
+    return runs
+
+
+def _why(predicted: float, median: float, spread: dict) -> str:
+    """What the intervals say about a prediction that missed the goal."""
+    low, high = spread["low"], spread["high"]
+    if low is None:
+        return "one run: no interval"
+    if low <= predicted <= high:
+        return "the prediction lies inside the measured 95 % interval: the runs scatter more" \
+               " than the goal"
+    if (high - low) / 2 > GOAL_PCT / 100 * median:
+        return "the measured 95 % interval is wider than the goal"
+    return "outside the measured interval: a model error"
+
+
+def phone(throttle: float, fit_reports: list[Path],
+          checks: dict[tuple[str, int], list[Path]], out: Path) -> dict:
     """Fit one throttling level's profile and check its predictions."""
     work = out / "mobile-runs" / f"x{throttle:g}"
-    fit_reports = [web_run(server, CALIBRATE_ON, m, s, throttle, work / f"fit-{m}-{s}-{i}")
-                   for m, s in FIT for i in range(1, repeats + 1)]
-    checks = {(m, s): [web_run(server, PREDICT, m, s, throttle, work / f"check-{m}-{s}-{i}")
-                       for i in range(1, repeats + 1)] for m, s in (*FIT, *HELD_OUT)}
     text, summary = calibrate_profile(fit_reports, "web-chromium", timing="cycle")
     fitted = out / f"web-x{throttle:g}-fitted.toml"
     write_atomic(fitted, text.encode("utf-8"))
@@ -97,6 +134,7 @@ def phone(server: AppiumServer, throttle: float, repeats: int, out: Path) -> dic
             "predicted_fps": round(predicted, 3),
             "predicted_interval": (sim.report.get("prediction") or {}).get("display_fps"),
             "error_pct": round(error, 1), "within_goal": abs(error) <= GOAL_PCT,
+            "why": None if abs(error) <= GOAL_PCT else _why(predicted, median, spread),
             "simulator_report": str(sim.paths["json"].relative_to(out)),
             "web_reports": [str(p.relative_to(out)) for p in measured_paths]})
         if throttle == 4 and (model, size) == HELD_OUT[0]:
@@ -106,7 +144,8 @@ def phone(server: AppiumServer, throttle: float, repeats: int, out: Path) -> dic
     return {"throttle": throttle, "profile": fitted.name, "rows": rows,
             "fit": {k: v for k, v in fit.items() if k != "points"} | {
                 "points": [{"gflops": p["flops"] / 1e9, "cycle_ms": round(p["latency_ms"], 2),
-                            "residual_ms": round(p["residual_ms"], 2)} for p in fit["points"]]}}
+                            "residual_ms": round(p["residual_ms"], 2),
+                            "left_out": p["left_out"]} for p in fit["points"]]}}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -121,15 +160,17 @@ def main(argv: list[str] | None = None) -> int:
     global REUSE
     REUSE = args.reuse
     throttles = [float(t) for t in args.throttles.split(",")]
+    started = time.monotonic()
     with AppiumServer(log_path=args.out / "mobile-runs" / "appium.log") as server:
-        phones = [phone(server, t, args.repeats, args.out) for t in throttles]
+        runs = measure(server, throttles, args.repeats, args.out)
+    phones = [phone(t, *runs[t], args.out) for t in throttles]
     rows = [row for p in phones for row in p["rows"]]
     result = {
         "generated": _dt.datetime.now().isoformat(timespec="seconds"),
         "host": {"machine": platform.machine(), "python": platform.python_version()},
         "repeats": args.repeats, "calibrated_on": CALIBRATE_ON.name, "predicted": PREDICT.name,
         "fit_workloads": [list(w) for w in FIT], "held_out": [list(w) for w in HELD_OUT],
-        "phones": phones, "goal_pct": GOAL_PCT,
+        "phones": phones, "goal_pct": GOAL_PCT, "wall_s": round(time.monotonic() - started),
         "all_within_goal": all(r["within_goal"] for r in rows),
     }
     write_atomic(args.out / "mobile_calibration.json",
@@ -141,6 +182,8 @@ def main(argv: list[str] | None = None) -> int:
         return f"[{values[0]:.2f}, {values[1]:.2f}]"
 
     lines = [f"# Web phones: calibrate on {CALIBRATE_ON.name}, predict {PREDICT.name}", "",
+             f"{result['generated']}, {result['wall_s']:.0f} s; fit and check runs interleaved"
+             " in rounds.", "",
              f"DevTools CPU throttling x{', x'.join(f'{t:g}' for t in throttles)}; each fitted"
              f" with `arsim calibrate --timing cycle` on {len(FIT)} workloads x {args.repeats}"
              " runs; display FPS from display timestamps.", "",
@@ -152,7 +195,11 @@ def main(argv: list[str] | None = None) -> int:
                      f" {r['measured_fps']:.2f} {interval(r['measured_interval'])}"
                      f" ({', '.join(f'{x:.2f}' for x in r['measured_runs'])}) |"
                      f" {r['predicted_fps']:.2f} {interval(r['predicted_interval'])} |"
-                     f" {r['error_pct']:+.1f} % |")
+                     f" {r['error_pct']:+.1f} %" + (f" ({r['why']})" if r["why"] else "") + " |")
+    for p in phones:
+        lines += [f"- x{p['throttle']:g} fit: {w}" for w in p["fit"]["warnings"]]
+    within = sum(r["within_goal"] for r in rows)
+    lines += ["", f"{within} of {len(rows)} predictions within ±{GOAL_PCT:g} %."]
     write_atomic(args.out / "mobile_calibration.md", ("\n".join(lines) + "\n").encode("utf-8"))
     print("\n".join(lines))
     return 0 if result["all_within_goal"] else 1

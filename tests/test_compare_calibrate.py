@@ -184,7 +184,9 @@ def test_fit_line_states_its_uncertainty_and_what_it_cannot_determine():
     assert fit.overhead_se and fit.slope_se and not fit.warnings
     assert abs(fit.overhead_ms - overhead) < 4 * fit.overhead_se
     assert abs(fit.slope - slope) < 4 * fit.slope_se
-    assert len(fit.residuals_ms) == 20 and abs(sum(fit.residuals_ms)) < 1e-6
+    # relative least squares: the residuals weighted by 1 / latency^2 sum to zero
+    weighted = [r / lat**2 for r, (_, lat) in zip(fit.residuals_ms, points, strict=True)]
+    assert len(fit.residuals_ms) == 20 and abs(sum(weighted)) < 1e-9 and not fit.rejected
     # more runs, smaller errors
     more = fit_line(points * 4, overhead_ms=99.0)
     assert more.slope_se < fit.slope_se
@@ -198,6 +200,34 @@ def test_fit_line_states_its_uncertainty_and_what_it_cannot_determine():
     one = fit_line([p for p in points if p[0] == 1e9], overhead_ms=3.0)
     assert one.overhead_ms == 3.0 and one.overhead_se is None and one.slope_se is not None
     assert any("one FLOP count" in w for w in one.warnings)
+
+
+def test_a_stray_run_is_left_out_of_the_fit_and_named():
+    """One run of a slow workload 50 % off (the machine was busy) must not bend the fit: it is
+    left out, said so, and the fast workloads, judged in per cent, stay within 2 %."""
+    import numpy as np
+
+    from simulator.device.calibrate import fit_with_pixels
+
+    rng = np.random.default_rng(3)
+    overhead, slope, per_px = 40.0, 300.0 / 1e9, 1000e-6
+
+    def cost(flops: float, px: float) -> float:
+        return overhead + slope * flops + per_px * px
+
+    workloads = [(k * s * s, s * s) for k in (250.0, 22000.0) for s in (192, 256)]
+    points = [(f, px, cost(f, px) * (1 + rng.normal(0, 0.02))) for f, px in workloads
+              for _ in range(3)]
+    stray = len(points) - 1
+    points[stray] = (*points[stray][:2], points[stray][2] * 1.5)
+    fit = fit_with_pixels(points, overhead_ms=1.0)
+    assert fit.rejected == (stray,)
+    assert any("left out of the fit" in w and f"run {stray + 1} " in w for w in fit.warnings)
+    for f, px in workloads:
+        predicted = fit.overhead_ms + fit.slope * f + fit.pixel_ns * 1e-6 * px
+        assert abs(predicted / cost(f, px) - 1) < 0.02
+    # without the stray run nothing is left out: ordinary scatter is never an outlier
+    assert fit_with_pixels(points[:stray], overhead_ms=1.0).rejected == ()
 
 
 def test_calibrated_profile_records_standard_errors(scenario, tmp_path):

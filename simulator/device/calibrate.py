@@ -6,10 +6,12 @@ report (median of ``t_infer_end - t_infer_start`` over the stylized frames, divi
 thermal factor at that frame when the report has one; else ``metrics.inference_ms.p50``; else
 ``1000 / metrics.inference_fps``) is fitted to the cost model
 
-    latency_ms = overhead_ms + FLOPs / throughput
+    latency_ms = overhead_ms + FLOPs / throughput [+ input pixels x input_ns_per_px]
 
-by least squares when the reports hold >= 2 distinct FLOP counts (models or input sizes);
-with one FLOP count the profile's overhead is kept and only the throughput is fitted.
+by least squares in relative terms, with a stray run left out (``_weighted_fit``), when the
+reports hold >= 2 distinct FLOP counts (models or input sizes); the pixel term only where two
+models at two sizes can tell it from the FLOPs. With one FLOP count the profile's overhead is
+kept and only the throughput is fitted.
 The throughput is stored as its seed-FPS equivalent (the profile derives throughput from
 ``seed_fps`` and ``overhead_ms``): ``seed_fps = 1000 / (overhead_ms + 52.6 GFLOPs / throughput)``.
 The app base memory is each report's ``metrics.memory_peak_mb`` minus the modelled weights,
@@ -133,6 +135,7 @@ class LineFit:
     warnings: tuple[str, ...]
     pixel_ns: float = 0.0  # ns per input pixel (fit_with_pixels); 0: not fitted
     pixel_se: float | None = None
+    rejected: tuple[int, ...] = ()  # runs left out as outliers (0-based, in input order)
 
     def seed_fps(self) -> tuple[float, float | None]:
         """The profile's seed FPS (1000 / latency of the reference model) and its standard
@@ -147,10 +150,81 @@ class LineFit:
         return fps, fps / latency * math.sqrt(max(variance, 0.0))
 
 
+OUTLIER_SD = 3.5  # a run this many robust standard deviations off the fit is left out ...
+OUTLIER_FLOOR = 0.15  # ... and never one within 15 % of it: that much a phone scatters anyway
+
+
+@dataclass(frozen=True)
+class _Weighted:
+    coef: Any  # numpy arrays: the parameters, their covariance, every run's residual (ms)
+    cov: Any
+    residuals: Any
+    kept: Any  # bool per run: False = left out as an outlier
+    dof: int
+
+
+def _weighted_fit(design: Any, latency: Any) -> _Weighted:
+    """Least squares in relative terms, robust to a stray run.
+
+    Each run is weighted by 1 / latency²: a run's scatter grows with its length, and a
+    prediction is judged in per cent, so a 900 ms model must not outvote a 40 ms one. A run
+    whose relative residual from a start fit on each workload's median lies more than
+    ``OUTLIER_SD`` robust standard deviations (1.4826 x the median absolute residual) and
+    ``OUTLIER_FLOOR`` away is left out (a quarter of the runs at most), unless that would leave
+    its workload without a run or the fit without a spare degree of freedom; the fit is then
+    made on the runs kept.
+    """
+    import numpy as np
+
+    n, p = design.shape
+    columns = np.abs(design).max(axis=0)  # FLOPs are ~1e9, the constant 1: scale for pinv
+    design = design / columns
+    rows = [tuple(row) for row in design]
+    workloads = sorted(set(rows))
+    medians = np.array([np.median([y for r, y in zip(rows, latency, strict=True) if r == w])
+                        for w in workloads])
+    start, *_ = np.linalg.lstsq(np.array(workloads) / medians[:, None], np.ones(len(workloads)),
+                                rcond=None)
+    relative = (latency - design @ start) / latency
+    kept = np.ones(n, dtype=bool)
+    if n - p >= 2:
+        scale = 1.4826 * float(np.median(np.abs(relative)))
+        limit = max(OUTLIER_SD * scale, OUTLIER_FLOOR)
+        for i in np.argsort(-np.abs(relative)):
+            if abs(relative[i]) <= limit or kept.sum() - 1 <= p or (~kept).sum() >= n // 4:
+                break
+            if sum(kept[j] for j in range(n) if rows[j] == rows[i]) > 1:
+                kept[i] = False
+    weights = 1.0 / latency[kept] ** 2
+    a = design[kept] * np.sqrt(weights)[:, None]
+    coef, *_ = np.linalg.lstsq(a, latency[kept] * np.sqrt(weights), rcond=None)
+    residuals = latency - design @ coef
+    dof = int(kept.sum()) - p
+    cov = None
+    if dof > 0:
+        s2 = float(np.sum(weights * residuals[kept] ** 2)) / dof
+        cov = s2 * np.linalg.pinv(a.T @ a) / np.outer(columns, columns)
+    return _Weighted(coef / columns, cov, residuals, kept, dof)
+
+
+def _left_out(fit: _Weighted, latency: Any) -> tuple[tuple[int, ...], list[str]]:
+    """The runs a fit left out, and a warning naming each (1-based, in report order)."""
+    out = tuple(int(i) for i in (~fit.kept).nonzero()[0])
+    if not out:
+        return out, []
+    runs = ", ".join(f"run {i + 1} ({latency[i]:.4g} ms, {fit.residuals[i]:+.3g} ms"
+                     f" = {100 * fit.residuals[i] / latency[i]:+.0f} %)" for i in out)
+    return out, [f"left out of the fit as outliers (over {OUTLIER_SD:g} robust standard "
+                 f"deviations and {100 * OUTLIER_FLOOR:g} % from it; runs counted in the "
+                 f"order given): {runs}"]
+
+
 def fit_line(points: Sequence[tuple[float, float]], overhead_ms: float) -> LineFit:
-    """Ordinary least squares of latency on FLOPs (see ``LineFit``). One FLOP count cannot
-    separate overhead from throughput: the profile's ``overhead_ms`` is kept and only the
-    throughput is fitted. A free fit with a negative overhead is refitted through 0."""
+    """Least squares of latency on FLOPs (see ``LineFit`` and ``_weighted_fit``). One FLOP
+    count cannot separate overhead from throughput: the profile's ``overhead_ms`` is kept and
+    only the throughput is fitted. A free fit with a negative overhead is refitted through 0."""
+    import numpy as np
+
     n = len(points)
     distinct = sorted({f for f, _ in points})
     warnings = []
@@ -168,43 +242,41 @@ def fit_line(points: Sequence[tuple[float, float]], overhead_ms: float) -> LineF
     if len(distinct) == 2:
         warnings.append("two FLOP counts: a straight line through two workloads cannot be "
                         "checked for curvature (use at least three models or input sizes)")
-    mean_f = statistics.fmean(f for f, _ in points)
-    mean_l = statistics.fmean(lat for _, lat in points)
-    sxx = sum((f - mean_f) ** 2 for f, _ in points)
-    slope = sum((f - mean_f) * (lat - mean_l) for f, lat in points) / sxx
-    overhead = mean_l - slope * mean_f
-    method = f"least squares over {len(distinct)} FLOP counts ({n} runs)"
+    latency = np.array([lat for _, lat in points])
+    fit = _weighted_fit(np.array([[1.0, f] for f, _ in points]), latency)
+    overhead, slope = (float(c) for c in fit.coef)
+    method = f"relative least squares over {len(distinct)} FLOP counts ({n} runs)"
     through_zero = overhead < 0 and slope > 0
     if through_zero:
-        slope = sum(f * lat for f, lat in points) / sum(f * f for f, _ in points)
-        overhead = 0.0
-        method = "least squares through 0 (the free fit gave a negative overhead)"
-    residuals = tuple(lat - overhead - f * slope for f, lat in points)
-    dof = n - (1 if through_zero else 2)
-    if dof <= 0:
-        warnings.append(f"{n} runs for {n} parameters: nothing is left to estimate their "
-                        "uncertainty (repeat each run)")
-        return LineFit(overhead, slope, None, None, None, residuals, method, tuple(warnings))
-    s2 = sum(r * r for r in residuals) / dof
+        fit = _weighted_fit(np.array([[f] for f, _ in points]), latency)
+        overhead, slope = 0.0, float(fit.coef[0])
+        method = "relative least squares through 0 (the free fit gave a negative overhead)"
+    rejected, notes = _left_out(fit, latency)
+    warnings += notes
+    residuals = tuple(float(r) for r in fit.residuals)
+    if fit.cov is None:
+        warnings.append(f"{int(fit.kept.sum())} runs for {fit.coef.size} parameters: nothing "
+                        "is left to estimate their uncertainty (repeat each run)")
+        return LineFit(overhead, slope, None, None, None, residuals, method, tuple(warnings),
+                       rejected=rejected)
+    se = np.sqrt(np.maximum(np.diag(fit.cov), 0.0))
     if through_zero:
-        slope_se = math.sqrt(s2 / sum(f * f for f, _ in points))
-        return LineFit(overhead, slope, None, slope_se, None, residuals, method,
-                       tuple(warnings))
-    slope_se = math.sqrt(s2 / sxx)
-    overhead_se = math.sqrt(s2 * (1.0 / n + mean_f**2 / sxx))
-    if overhead_se > max(overhead, 1e-9):
+        return LineFit(overhead, slope, None, float(se[0]), None, residuals, method,
+                       tuple(warnings), rejected=rejected)
+    if se[0] > max(overhead, 1e-9):
         warnings.append(f"the overhead ({overhead:.3g} ms) is smaller than its standard error "
-                        f"({overhead_se:.3g} ms): the data do not determine it")
-    return LineFit(overhead, slope, overhead_se, slope_se, -mean_f * s2 / sxx, residuals,
-                   method, tuple(warnings))
+                        f"({se[0]:.3g} ms): the data do not determine it")
+    return LineFit(overhead, slope, float(se[0]), float(se[1]), float(fit.cov[0, 1]),
+                   residuals, method, tuple(warnings), rejected=rejected)
 
 
 def fit_with_pixels(points: Sequence[tuple[float, float, float]],
                     overhead_ms: float) -> LineFit:
-    """latency = overhead + FLOPs x slope + input pixels x pixel cost, by least squares, where
-    the runs can tell the three apart (at least two models with different FLOPs per pixel,
-    and more runs than parameters); otherwise ``fit_line`` on FLOPs alone, saying why. A
-    negative overhead or pixel cost (nothing a phone has) also falls back to ``fit_line``."""
+    """latency = overhead + FLOPs x slope + input pixels x pixel cost, by the relative least
+    squares of ``_weighted_fit``, where the runs can tell the three apart (at least two models
+    with different FLOPs per pixel, and more runs than parameters); otherwise ``fit_line`` on
+    FLOPs alone, saying why. A negative overhead or pixel cost (nothing a phone has) also
+    falls back to ``fit_line``."""
     import numpy as np
 
     line = fit_line([(f, lat) for f, _, lat in points], overhead_ms)
@@ -215,23 +287,24 @@ def fit_with_pixels(points: Sequence[tuple[float, float, float]],
         return replace(line, warnings=(*line.warnings, "the per-input-pixel cost is not "
                        "fitted: it needs runs of two or more models at two or more input sizes"
                        " (within one model FLOPs grow with the pixels)"))
-    coef, *_ = np.linalg.lstsq(design, latency, rcond=None)
-    overhead, slope, per_px = (float(c) for c in coef)
-    if overhead < 0 or per_px < 0 or slope <= 0:
+    fit = _weighted_fit(design, latency)
+    overhead, slope, per_px = (float(c) for c in fit.coef)
+    if overhead < 0 or per_px < 0 or slope <= 0 or fit.cov is None:
         return replace(line, warnings=(*line.warnings, "a per-input-pixel term made the "
-                       "overhead, pixel cost or throughput negative: not used"))
-    residuals = latency - design @ coef
-    s2 = float(residuals @ residuals) / (n - 3)
-    cov = s2 * np.linalg.inv(design.T @ design)
-    se = np.sqrt(np.maximum(np.diag(cov), 0.0))
-    warnings = [w for w in line.warnings if "overhead" not in w]
+                       "overhead, pixel cost or throughput negative, or left no degree of "
+                       "freedom: not used"))
+    se = np.sqrt(np.maximum(np.diag(fit.cov), 0.0))
+    rejected, notes = _left_out(fit, latency)
+    warnings = [w for w in line.warnings if "overhead" not in w and "outliers" not in w]
+    warnings += notes
     if se[0] > max(overhead, 1e-9):
         warnings.append(f"the overhead ({overhead:.3g} ms) is smaller than its standard error "
                         f"({se[0]:.3g} ms): the data do not determine it")
-    return LineFit(overhead, slope, float(se[0]), float(se[1]), float(cov[0, 1]),
-                   tuple(float(r) for r in residuals),
-                   f"least squares on FLOPs and input pixels ({n} runs)", tuple(warnings),
-                   pixel_ns=per_px * 1e6, pixel_se=float(se[2]) * 1e6)
+    return LineFit(overhead, slope, float(se[0]), float(se[1]), float(fit.cov[0, 1]),
+                   tuple(float(r) for r in fit.residuals),
+                   f"relative least squares on FLOPs and input pixels ({n} runs)",
+                   tuple(warnings), pixel_ns=per_px * 1e6, pixel_se=float(se[2]) * 1e6,
+                   rejected=rejected)
 
 
 def _input_pixels(report: Mapping) -> float:
@@ -352,8 +425,10 @@ def calibrate_profile(
                        "throughput_gflops": None if fit.slope_se is None
                        else throughput * fit.slope_se / fit.slope},
             "warnings": list(fit.warnings),
-            "points": [{"flops": f, "input_pixels": px, "latency_ms": lat, "residual_ms": r}
-                       for (f, px, lat), r in zip(points, fit.residuals_ms, strict=True)],
+            "points": [{"flops": f, "input_pixels": px, "latency_ms": lat, "residual_ms": r,
+                        "left_out": k in fit.rejected}
+                       for k, ((f, px, lat), r) in enumerate(zip(points, fit.residuals_ms,
+                                                                  strict=True))],
         }
 
     memory_summary = _fit_memory(profile, reports)
@@ -432,8 +507,9 @@ def format_summary(summary: Mapping) -> str:
                      + (f", input {pm(fit['input_ns_per_px'], se['input_ns_per_px'], '.3g')}"
                         " ns per pixel" if fit["input_ns_per_px"] else "")
                      + f" ({fit['method']}; ± one standard error)")
-        residuals = [p["residual_ms"] for p in fit["points"]]
-        lines.append("    residuals (ms): " + ", ".join(f"{r:+.3g}" for r in residuals))
+        lines.append("    residuals (ms): " + ", ".join(
+            f"{p['residual_ms']:+.3g}" + (" (left out)" if p.get("left_out") else "")
+            for p in fit["points"]))
     memory = summary["memory"]
     if memory:
         lines.append(f"  memory: app base {memory['app_base_mb']:.1f} MB ->"
