@@ -9,7 +9,7 @@ SCENARIO ?= scenarios/orbit-desk
 DEVICE ?= redmi-note-10
 OUT ?= out/run
 
-.PHONY: setup setup-train mobile-setup grid run test bench fuzz lint samples train-lite clean
+.PHONY: setup setup-train mobile-setup kotlin-check grid run test bench fuzz lint samples train-lite clean
 TEACHER ?= toon-classic
 STEPS ?= 1500
 
@@ -34,6 +34,12 @@ mobile-setup: mobile/.appium/.installed
 mobile/.appium/.installed: mobile/package.json mobile/package-lock.json mobile/setup.sh
 	bash mobile/setup.sh
 	touch $@
+
+# The Android app's platform-free Kotlin (metrics, pose record, parameters) and its JVM unit
+# tests, compiled with a real kotlinc (npm kotlin-compiler, into mobile/.kotlin/) and run with
+# JUnit 4 against mobile/test-vectors/metrics-vector.json; no Android SDK (mobile/android/check.sh).
+kotlin-check:
+	bash mobile/android/check.sh
 
 # A local device farm in the foreground until Ctrl-C: a Selenium Grid 4 hub on GRID_PORT and a
 # relay node to the project's Appium server (web slots), logs in out/grid

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Compile the Android app's platform-free Kotlin (no android.* / com.google.* / ai.onnxruntime.*
-# imports) and its
-# JVM unit tests with a real kotlinc, then run the tests with JUnit 4 (`make kotlin-check`).
+# imports) and its JVM unit tests with a real kotlinc, then run the tests with JUnit 4
+# (`make kotlin-check`).
 # No Android SDK or Gradle needed: kotlinc comes from npm (kotlin-compiler) into mobile/.kotlin/,
 # JUnit 4, Hamcrest and org.json (Android's own implementation, libandroid-json-java) from
 # Debian. The activities, ARCore and ONNX Runtime code is not compiled here (needs the SDK).
