@@ -218,8 +218,7 @@ public enum Verdict {
     static func value(_ metrics: [String: Any], _ path: [String]) -> Double? {
         var node: Any? = metrics
         for key in path { node = (node as? [String: Any])?[key] }
-        guard let number = node as? NSNumber, CFGetTypeID(number) != CFBooleanGetTypeID() else { return nil }
-        let d = number.doubleValue
+        guard let d = jsonNumber(node) else { return nil }
         return d.isNaN ? nil : d
     }
 
@@ -240,6 +239,16 @@ public enum Verdict {
         }
         return ["passed": checks.allSatisfy { $0["passed"] as? Bool == true }, "checks": checks, "skipped": skipped]
     }
+}
+
+/// A number of a JSONSerialization object or of a `[String: Any]` as a Double; nil for a
+/// boolean (JSONSerialization's true/false are NSNumbers too, and a Swift Bool bridges to one),
+/// NSNull or anything else. Booleans are the NSNumbers of C type "c" (CFBoolean on Apple
+/// platforms, __NSCFBoolean in swift-corelibs-foundation, which has no CFGetTypeID); the numbers
+/// JSONSerialization makes never are.
+func jsonNumber(_ value: Any?) -> Double? {
+    guard let number = value as? NSNumber, String(cString: number.objCType) != "c" else { return nil }
+    return number.doubleValue
 }
 
 /// A one-line problem for `ARSIM error <message>`.

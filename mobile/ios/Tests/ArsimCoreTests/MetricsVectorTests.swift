@@ -22,10 +22,7 @@ final class MetricsVectorTests: XCTestCase {
             .deletingLastPathComponent().appendingPathComponent("test-vectors/metrics-vector.json")
     }
 
-    func number(_ v: Any?) -> Double? {
-        guard let n = v as? NSNumber, CFGetTypeID(n) != CFBooleanGetTypeID() else { return nil }
-        return n.doubleValue
-    }
+    func number(_ v: Any?) -> Double? { jsonNumber(v) }
 
     /// Every number/null leaf of `expected` (but `measuredApart`) against the app's, within `tol`.
     func compare(_ name: String, _ path: [String], _ expected: Any, _ actual: [String: Any], tol: Double) {
@@ -48,6 +45,24 @@ final class MetricsVectorTests: XCTestCase {
         }
         guard let e = number(expected), let a = number(node) else { return XCTFail("\(where_): not numbers") }
         XCTAssertEqual(a, e, accuracy: tol, where_)
+    }
+
+    /// JSON booleans and Swift Bools are not numbers, JSON 0/1 and Swift numbers are (the one
+    /// check that differs between Apple's Foundation and swift-corelibs-foundation).
+    func testJsonNumberTellsBooleansFromNumbers() throws {
+        let parsed = try XCTUnwrap(JSONSerialization.jsonObject(
+            with: Data(#"{"t": true, "f": false, "one": 1, "zero": 0, "x": 1.5, "n": null}"#.utf8)) as? [String: Any])
+        XCTAssertNil(jsonNumber(parsed["t"]))
+        XCTAssertNil(jsonNumber(parsed["f"]))
+        XCTAssertNil(jsonNumber(parsed["n"]))
+        XCTAssertEqual(jsonNumber(parsed["one"]), 1)
+        XCTAssertEqual(jsonNumber(parsed["zero"]), 0)
+        XCTAssertEqual(jsonNumber(parsed["x"]), 1.5)
+        let swiftValues: [String: Any] = ["b": true, "i": 3, "d": 2.5]
+        XCTAssertNil(jsonNumber(swiftValues["b"]))
+        XCTAssertEqual(jsonNumber(swiftValues["i"]), 3)
+        XCTAssertEqual(jsonNumber(swiftValues["d"]), 2.5)
+        XCTAssertNil(Verdict.value(["jank_pct": true], ["jank_pct"]))
     }
 
     func testMetricsAndVerdictMatchTheSharedVector() throws {
