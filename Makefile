@@ -9,7 +9,7 @@ SCENARIO ?= scenarios/orbit-desk
 DEVICE ?= redmi-note-10
 OUT ?= out/run
 
-.PHONY: setup setup-train mobile-setup kotlin-check grid run test bench fuzz lint samples train-lite clean
+.PHONY: setup setup-train mobile-setup kotlin-check swift-check grid run test bench fuzz lint samples train-lite clean
 TEACHER ?= toon-classic
 STEPS ?= 1500
 
@@ -40,6 +40,12 @@ mobile/.appium/.installed: mobile/package.json mobile/package-lock.json mobile/s
 # JUnit 4 against mobile/test-vectors/metrics-vector.json; no Android SDK (mobile/android/check.sh).
 kotlin-check:
 	bash mobile/android/check.sh
+
+# The iOS app's ArsimCore package (mobile/ios) compiled and its XCTests run (the shared metrics
+# vector included) with Debian's Swift 6.0.3 in a Debian trixie root kept in mobile/.swift-root/
+# (root needed; first run: debootstrap + swiftlang, ~0.6 GB download, ~2.6 GB disk, ~2 min).
+swift-check:
+	bash mobile/ios/check.sh
 
 # A local device farm in the foreground until Ctrl-C: a Selenium Grid 4 hub on GRID_PORT and a
 # relay node to the project's Appium server (web slots), logs in out/grid
