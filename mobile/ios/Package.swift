@@ -1,8 +1,9 @@
 // swift-tools-version:5.9
 // ArsimCore: the platform-free part of the iOS bench app (metrics + verdict, poses and
 // projection, scenario and run-parameter parsing, report writing), testable with `swift test`
-// on macOS. The app target (ArsimBench/) is built with Xcode, see README.md.
-// Unbuilt in the arsim repository (no Swift toolchain there).
+// on macOS or Linux. The app target (ArsimBench/) is built with Xcode, see README.md.
+// Built and tested on Linux in the arsim repository with Debian's Swift 6.0.3 (`make
+// swift-check`, check.sh: a Debian trixie root); never built with Xcode or for iOS there.
 import PackageDescription
 
 let package = Package(
