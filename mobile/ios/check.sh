@@ -28,7 +28,16 @@ die() { say "error: $*" >&2; exit 2; }
 [ "$(id -u)" = 0 ] || die "needs root (debootstrap and chroot)"
 [ -f "$vector" ] || die "no metrics vector at $vector"
 vector="$(cd "$(dirname "$vector")" && pwd)/$(basename "$vector")"
-command -v rsync >/dev/null || die "rsync missing (apt-get install rsync)"
+tools=()
+command -v rsync >/dev/null || tools+=(rsync)
+command -v debootstrap >/dev/null || tools+=(debootstrap)
+if [ ${#tools[@]} -gt 0 ]; then # Debian's packages, as mobile/setup.sh installs chromium
+    command -v apt-get >/dev/null || die "${tools[*]} missing and no apt-get to install them"
+    say "installing Debian ${tools[*]}"
+    apt-get update -qq >/dev/null || true
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq -o DPkg::Lock::Timeout=120 \
+        "${tools[@]}" >/dev/null || die "apt-get could not install ${tools[*]}"
+fi
 command -v flock >/dev/null && command -v unshare >/dev/null || die "flock or unshare missing (util-linux)"
 
 mkdir -p "$base"
