@@ -41,6 +41,7 @@ from simulator.mobile.harness import DeviceRunRequest, run_device
 from simulator.progress import Progress
 from simulator.report.json_report import write_atomic
 from simulator.run import RunSettings, run_scenario
+from simulator.signals import exit_code, reason, terminate_as_interrupt
 
 ROOT = Path(__file__).resolve().parents[1]
 CALIBRATE_ON = ROOT / "scenarios" / "orbit-desk"
@@ -153,7 +154,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=ROOT / "bench")
     parser.add_argument("--throttles", default="2,4,6",
                         help="DevTools CPU slow-downs, one web phone each (default 2,4,6)")
-    parser.add_argument("--repeats", type=int, default=3, help="web runs per workload")
+    parser.add_argument("--repeats", type=int, default=5, help="web runs per workload")
     parser.add_argument("--reuse", action="store_true",
                         help="keep web runs whose report a previous bench left in OUT")
     args = parser.parse_args(argv)
@@ -206,4 +207,10 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    with terminate_as_interrupt():  # SIGTERM too stops Appium and the browser it started
+        try:
+            sys.exit(main())
+        except KeyboardInterrupt as stop:
+            print(f"mobile_calibration: {reason(stop)}; the web runs done so far stay"
+                  " (--reuse keeps them)", file=sys.stderr)
+            sys.exit(exit_code(stop))

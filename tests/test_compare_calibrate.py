@@ -160,6 +160,20 @@ def test_calibrate_cycle_timing_fits_completion_intervals(two_devices, tmp_path)
         calibrate_profile([path], "redmi-note-10", timing="wall")
 
 
+def test_the_cycle_is_the_mean_completion_interval_never_across_a_background_period():
+    """Display FPS is 1 / the mean interval, so the fitted cycle is the mean (a slow model's
+    occasional long cycle counts), but an interval spanning a background period is not a cycle."""
+    from simulator.device.calibrate import cycle_ms
+
+    ends = [0.1, 0.2, 0.3, 0.4, 0.7]  # intervals 100, 100, 100, 300 ms
+    report = {"input_size": 256, "display": [],
+              "frames": [{"stylized": True, "t_infer_end": t} for t in ends]}
+    assert cycle_ms(report, "r")[0] == pytest.approx(150.0)  # the median would say 100
+    report["display"] = [{"t": 0.65, "after_gap": True}]  # the app was away in (0.4, 0.7]
+    cycle, how = cycle_ms(report, "r")
+    assert cycle == pytest.approx(100.0) and how == "mean of 3 completion intervals"
+
+
 @pytest.mark.parametrize("height", [":", [None], 0, True])
 def test_calibrate_refuses_a_bad_frame_size(tmp_path, height):
     """Found by make fuzz: scenario.height ':' or [None] was a ValueError / TypeError."""
