@@ -167,7 +167,6 @@ class _Weighted:
     cov: Any
     residuals: Any
     kept: Any  # bool per run: False = left out as an outlier
-    dof: int
 
 
 def _weighted_fit(design: Any, latency: Any) -> _Weighted:
@@ -211,7 +210,7 @@ def _weighted_fit(design: Any, latency: Any) -> _Weighted:
     if dof > 0:
         s2 = float(np.sum(weights * residuals[kept] ** 2)) / dof
         cov = s2 * np.linalg.pinv(a.T @ a) / np.outer(columns, columns)
-    return _Weighted(coef / columns, cov, residuals, kept, dof)
+    return _Weighted(coef / columns, cov, residuals, kept)
 
 
 def _left_out(fit: _Weighted, latency: Any) -> tuple[tuple[int, ...], list[str]]:
@@ -224,6 +223,13 @@ def _left_out(fit: _Weighted, latency: Any) -> tuple[tuple[int, ...], list[str]]
     return out, [f"left out of the fit as outliers (over {OUTLIER_SD:g} robust standard "
                  f"deviations and {100 * OUTLIER_FLOOR:g} % from it; runs counted in the "
                  f"order given): {runs}"]
+
+
+def _undetermined_overhead(overhead: float, stderr: float) -> list[str]:
+    if stderr <= max(overhead, 1e-9):
+        return []
+    return [f"the overhead ({overhead:.3g} ms) is smaller than its standard error "
+            f"({stderr:.3g} ms): the data do not determine it"]
 
 
 def fit_line(points: Sequence[tuple[float, float]], overhead_ms: float) -> LineFit:
@@ -270,9 +276,7 @@ def fit_line(points: Sequence[tuple[float, float]], overhead_ms: float) -> LineF
     if through_zero:
         return LineFit(overhead, slope, None, float(se[0]), None, residuals, method,
                        tuple(warnings), rejected=rejected)
-    if se[0] > max(overhead, 1e-9):
-        warnings.append(f"the overhead ({overhead:.3g} ms) is smaller than its standard error "
-                        f"({se[0]:.3g} ms): the data do not determine it")
+    warnings += _undetermined_overhead(overhead, float(se[0]))
     return LineFit(overhead, slope, float(se[0]), float(se[1]), float(fit.cov[0, 1]),
                    residuals, method, tuple(warnings), rejected=rejected)
 
@@ -286,27 +290,25 @@ def fit_with_pixels(points: Sequence[tuple[float, float, float]],
     falls back to ``fit_line``."""
     import numpy as np
 
-    line = fit_line([(f, lat) for f, _, lat in points], overhead_ms)
+    def flops_only(why: str) -> LineFit:
+        line = fit_line([(f, lat) for f, _, lat in points], overhead_ms)
+        return replace(line, warnings=(*line.warnings, why))
+
     design = np.array([[1.0, f, px] for f, px, _ in points])
     latency = np.array([lat for _, _, lat in points])
     n = len(points)
     if n <= 3 or np.linalg.matrix_rank(design / design.max(axis=0)) < 3:
-        return replace(line, warnings=(*line.warnings, "the per-input-pixel cost is not "
-                       "fitted: it needs runs of two or more models at two or more input sizes"
-                       " (within one model FLOPs grow with the pixels)"))
+        return flops_only("the per-input-pixel cost is not fitted: it needs runs of two or "
+                          "more models at two or more input sizes (within one model FLOPs grow"
+                          " with the pixels)")
     fit = _weighted_fit(design, latency)
     overhead, slope, per_px = (float(c) for c in fit.coef)
     if overhead < 0 or per_px < 0 or slope <= 0 or fit.cov is None:
-        return replace(line, warnings=(*line.warnings, "a per-input-pixel term made the "
-                       "overhead, pixel cost or throughput negative, or left no degree of "
-                       "freedom: not used"))
+        return flops_only("a per-input-pixel term made the overhead, pixel cost or throughput"
+                          " negative, or left no degree of freedom: not used")
     se = np.sqrt(np.maximum(np.diag(fit.cov), 0.0))
-    rejected, notes = _left_out(fit, latency)
-    warnings = [w for w in line.warnings if "overhead" not in w and "outliers" not in w]
-    warnings += notes
-    if se[0] > max(overhead, 1e-9):
-        warnings.append(f"the overhead ({overhead:.3g} ms) is smaller than its standard error "
-                        f"({se[0]:.3g} ms): the data do not determine it")
+    rejected, warnings = _left_out(fit, latency)
+    warnings += _undetermined_overhead(overhead, float(se[0]))
     return LineFit(overhead, slope, float(se[0]), float(se[1]), float(fit.cov[0, 1]),
                    tuple(float(r) for r in fit.residuals),
                    f"relative least squares on FLOPs and input pixels ({n} runs)",
