@@ -66,8 +66,10 @@ def web_run(server: AppiumServer, scenario: Path, model: str, size: int, throttl
                                warmup_frames=WARMUP_FRAMES)
     result = run_device(request, progress=Progress(f"web x{throttle:g} {scenario.name} "
                                                    f"{model}@{size}"))
-    if not result.complete:
-        raise SystemExit(f"web run {out.name} incomplete: {result.report['incomplete_reason']}")
+    if not result.complete:  # a failure of the bench, not a missed goal: exit 3, never 1
+        print(f"mobile_calibration: web run {out} incomplete:"
+              f" {result.report['incomplete_reason']}", file=sys.stderr)
+        raise SystemExit(3)
     shutil.rmtree(out / "web", ignore_errors=True)  # the served bundle; report.json stays
     return result.path
 
@@ -160,7 +162,13 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     global REUSE
     REUSE = args.reuse
-    throttles = [float(t) for t in args.throttles.split(",")]
+    try:
+        throttles = [float(t) for t in args.throttles.split(",")]
+    except ValueError:
+        parser.error(f"--throttles: expected numbers separated by commas, got {args.throttles!r}")
+    if args.repeats < 2 or any(t < 1 for t in throttles):  # parser.error: one line, exit 2
+        parser.error("--repeats must be at least 2 (the measured interval needs two runs) and"
+                     " every --throttles value at least 1")
     started = time.monotonic()
     with AppiumServer(log_path=args.out / "mobile-runs" / "appium.log") as server:
         runs = measure(server, throttles, args.repeats, args.out)
