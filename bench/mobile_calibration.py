@@ -123,6 +123,7 @@ def phone(throttle: float, fit_reports: list[Path],
         settings = RunSettings(device=str(fitted), backend="wasm", model=model,
                                input_size=size, timing_only=True)
         sim = run_scenario(PREDICT, settings, work / f"sim-{model}-{size}")
+        sim.raise_if_interrupted()
         measured = [json.loads(p.read_text())["metrics"]["display_fps"] for p in measured_paths]
         median = statistics.median(measured)
         predicted = sim.report["metrics"]["display_fps"]

@@ -36,7 +36,9 @@ def replay_speed(scenario: Path, settings: RunSettings) -> dict:
     with tempfile.TemporaryDirectory() as out:
         started = time.perf_counter()
         progress = Progress("bench replay")
-        report = run_scenario(scenario, settings, Path(out), progress=progress).report
+        outcome = run_scenario(scenario, settings, Path(out), progress=progress)
+        outcome.raise_if_interrupted()
+        report = outcome.report
         wall = time.perf_counter() - started
     frames = report["scenario"]["frames"]
     return {

@@ -72,7 +72,7 @@ def soak_replays(count: int, out: Path) -> list[dict]:
         scenario = SCENARIOS[i % len(SCENARIOS)]
         settings = RunSettings(model="ar-lite", device="ipad-pro-m1", backend="gpu-fp16",
                                pipeline=pipeline)
-        run_scenario(Path(scenario), settings, out / f"run-{i}")
+        run_scenario(Path(scenario), settings, out / f"run-{i}").raise_if_interrupted()
         samples.append(sample(f"replay {i + 1} ({Path(scenario).name})"))
         print(json.dumps(samples[-1]), flush=True)
     return samples

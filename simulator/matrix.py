@@ -82,6 +82,7 @@ class RunRecord:
     error: str | None = None
     wall_s: float = 0.0
     attempts: int = 1
+    interrupted_by: int | None = None  # the signal that stopped this run (not in the summary)
 
 
 def plan(scenarios: Sequence[str], devices: Sequence[str], models: Sequence[str],
@@ -148,6 +149,8 @@ def run_group(group: Sequence[MatrixRun], out: str, options: MatrixOptions, thre
         records.append(record)
         if on_record is not None:
             on_record(record)
+        if record.interrupted_by is not None:  # the matrix stops with the run it was in
+            raise signals.interruption(record.interrupted_by)
     return records
 
 
@@ -173,7 +176,8 @@ def run_one(run: MatrixRun, out: Path, options: MatrixOptions, threads: int) -> 
         outcome = run_scenario(run.scenario, settings, out / run.folder, cache=cache)
     except InputError as exc:
         return RunRecord(run, "error", error=str(exc), wall_s=time.perf_counter() - started)
-    return record_of(run, outcome.report, time.perf_counter() - started)
+    record = record_of(run, outcome.report, time.perf_counter() - started)
+    return replace(record, interrupted_by=outcome.interrupted_by)
 
 
 def record_of(run: MatrixRun, report: dict, wall_s: float) -> RunRecord:

@@ -78,6 +78,7 @@ class ReplayItem(pytest.Item):
         cache = None if option("arsim_no_cache") else \
             shared_cache(Path(option("arsim_cache") or cache_dir()))
         outcome = run_scenario(scenario, settings, out, cache=cache)
+        outcome.raise_if_interrupted()  # pytest stops as interrupted, not a budget failure
         self.user_properties.append(("report", str(outcome.paths["json"])))
         verdict = outcome.report["verdict"]
         if not verdict["passed"]:

@@ -64,6 +64,12 @@ class RunOutcome:
     paths: dict[str, Path]
     interrupted_by: int | None = None  # the signal that stopped the run early, if one did
 
+    def raise_if_interrupted(self) -> None:
+        """Raise the interruption that stopped this run early again: a caller running many
+        runs stops at the signal, after keeping this one's partial reports."""
+        if self.interrupted_by is not None:
+            raise signals.interruption(self.interrupted_by)
+
 
 def run_scenario(
     scenario_path: str | Path,

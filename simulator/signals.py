@@ -39,6 +39,12 @@ def reason(exc: BaseException) -> str:
     return f"terminated ({signal.Signals(signum).name})"
 
 
+def interruption(signum: int) -> KeyboardInterrupt:
+    """The exception that ``signum`` raised, to raise again where a caller caught it (a
+    replay that stopped early returns its partial result; a loop of replays must stop too)."""
+    return KeyboardInterrupt() if signum == signal.SIGINT else Terminated(signum)
+
+
 def exit_code(exc: BaseException) -> int:
     return 128 + signal_of(exc)
 

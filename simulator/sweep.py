@@ -141,7 +141,9 @@ def run_sweep(
         for variant in grid:
             progress(f"sweep: {scenario.name} / {variant.label}")
             with tempfile.TemporaryDirectory() as out:
-                report = run_scenario(scenario, variant.settings, Path(out), cache=cache).report
+                outcome = run_scenario(scenario, variant.settings, Path(out), cache=cache)
+            outcome.raise_if_interrupted()  # a partial run is no row
+            report = outcome.report
             m = report["metrics"]
             row = {
                 "scenario": scenario.name,

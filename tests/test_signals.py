@@ -130,3 +130,52 @@ def test_sigterm_closes_the_app_cleanly(tmp_path: Path) -> None:
     assert "Traceback" not in err
     assert not list(Path("/dev/shm").glob(f"arsim-{proc.pid}-*"))
     assert list(tmp_path.rglob("*.conf"))  # closeEvent ran: the window's settings were stored
+
+
+def _interrupted_mid_replay(monkeypatch, module) -> list[str]:
+    """``module.run_scenario`` becomes the real one with Ctrl-C pressed at the third camera
+    frame of each replay: a real replay, stopped where a signal would stop it."""
+    import simulator.run as run
+
+    real, started = run.run_scenario, []
+
+    def press_ctrl_c(done: int, _total: int) -> None:
+        if done == 3:
+            raise KeyboardInterrupt
+
+    def stopped_run(scenario, settings, out_dir, **kwargs):
+        started.append(str(out_dir))
+        return real(scenario, settings, out_dir, **{**kwargs, "progress": press_ctrl_c})
+
+    monkeypatch.setattr(module, "run_scenario", stopped_run)
+    return started
+
+
+def test_a_sweep_stops_at_a_run_interrupted_mid_replay(monkeypatch) -> None:
+    """The partial run is no row and the sweep goes no further (it used to carry on, or
+    fail on the partial report's missing metrics)."""
+    import simulator.sweep as sweep
+
+    started = _interrupted_mid_replay(monkeypatch, sweep)
+    rows: list[dict] = []
+    with pytest.raises(KeyboardInterrupt):
+        sweep.run_sweep([ORBIT], sweep.default_grid(), progress=lambda _s: None, rows=rows)
+    assert len(started) == 1 and rows == []
+
+
+def test_a_serial_matrix_stops_at_a_run_interrupted_mid_replay(
+    tmp_path: Path, monkeypatch
+) -> None:
+    """The interrupted run is recorded as incomplete, and the next run is not started."""
+    import simulator.run as run
+    from simulator.matrix import MatrixOptions, plan, run_group
+
+    started = _interrupted_mid_replay(monkeypatch, run)
+    records = []
+    runs = plan([str(ORBIT)], ["iphone-se-2020", "redmi-note-10"], ["toon-classic"], [])
+    with pytest.raises(KeyboardInterrupt):
+        run_group(runs, str(tmp_path), MatrixOptions(timing_only=True, cache=False), 1,
+                  records.append)
+    assert len(started) == 1
+    assert [r.status for r in records] == ["incomplete"]
+    assert records[0].error.startswith("interrupted (Ctrl-C) at t=")
