@@ -70,7 +70,7 @@ bench: setup mobile-setup
 	$(PY) bench/recording_demo.py --out bench/recording_demo.json --picture docs/recording-demo.png
 	$(PY) bench/soak.py --out bench/soak.json
 	$(ARSIM) sweep --out bench
-	$(PY) bench/mobile_calibration.py --out bench
+	$(PY) bench/mobile_calibration.py --out bench --history bench/mobile_calibration_runs.md
 
 # Fuzz the readers of untrusted files (tests/test_fuzz.py) for FUZZ_MINUTES each; the counts
 # go to bench/fuzz.json. `make test` runs the same targets for a few dozen examples.

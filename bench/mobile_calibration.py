@@ -19,7 +19,8 @@ For each phone:
 Display FPS comes from display timestamps (simulator/metrics/timing.py), not counts.
 
 Writes ``<out>/mobile_calibration.json`` and ``.md``, the fitted profiles
-``<out>/web-x<N>-fitted.toml`` and a side-by-side ``<out>/mobile_compare.html``.
+``<out>/web-x<N>-fitted.toml`` and a side-by-side ``<out>/mobile_compare.html``; with
+``--history FILE`` the run's table is also appended to FILE as its next numbered section.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ import json
 import platform
 import shutil
 import statistics
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -152,12 +154,80 @@ def phone(throttle: float, fit_reports: list[Path],
                             "left_out": p["left_out"]} for p in fit["points"]]}}
 
 
+def _interval(values: list | None) -> str:
+    if not values or values[0] is None:
+        return "–"
+    return f"[{values[0]:.2f}, {values[1]:.2f}]"
+
+
+def result_table(result: dict) -> list[str]:
+    """The rows of a bench result as a markdown table, each phone's left-out fit runs, and
+    the count within the goal."""
+    rows = [row for p in result["phones"] for row in p["rows"]]
+    lines = ["| phone | workload | measured FPS (median, 95 % interval, runs) |"
+             " predicted FPS (95 % from the fit) | error |", "|---|---|---|---|---|"]
+    for r in rows:
+        held = " (held out)" if r["held_out"] else ""
+        lines.append(f"| x{r['throttle']:g} | {r['model']}@{r['input_size']}{held} |"
+                     f" {r['measured_fps']:.2f} {_interval(r['measured_interval'])}"
+                     f" ({', '.join(f'{x:.2f}' for x in r['measured_runs'])}) |"
+                     f" {r['predicted_fps']:.2f} {_interval(r['predicted_interval'])} |"
+                     f" {r['error_pct']:+.1f} %" + (f" ({r['why']})" if r["why"] else "") + " |")
+    for p in result["phones"]:
+        lines += [f"- x{p['throttle']:g} fit: {w}" for w in p["fit"]["warnings"]]
+    within = sum(r["within_goal"] for r in rows)
+    return [*lines, "", f"{within} of {len(rows)} predictions within ±{result['goal_pct']:g} %."]
+
+
+HISTORY_HEAD = """# Runs of the web-phone fidelity check
+
+Each run of `bench/mobile_calibration.py --history <this file>` (as `make bench` runs it)
+appends its section, newest last: the commit, every row with the measured median, its 95 %
+t-interval and the runs, and the prediction with the interval from the fit's standard errors.
+Goal: every prediction within ±10 % of the measured median.
+"""
+
+
+def _commit() -> str:
+    """The checkout's commit, ``+changes`` when the work tree differs from it."""
+    def git(*args: str) -> str:
+        return subprocess.run(["git", "-C", str(ROOT), *args], capture_output=True, text=True,
+                              timeout=30, check=True).stdout.strip()
+    try:
+        return git("rev-parse", "--short", "HEAD") + ("+changes" if git(
+            "status", "--porcelain", "--untracked-files=no") else "")
+    except (OSError, subprocess.SubprocessError):
+        return "unknown (no git)"
+
+
+def append_history(path: Path, result: dict) -> int:
+    """Append ``result`` to the history file ``path`` as its next ``## Run N`` section
+    (the file is started when missing); returns N."""
+    text = path.read_text(encoding="utf-8") if path.is_file() else HISTORY_HEAD
+    number = 1 + sum(1 for line in text.splitlines() if line.startswith("## Run "))
+    rows = [row for p in result["phones"] for row in p["rows"]]
+    within = sum(r["within_goal"] for r in rows)
+    worst = max(rows, key=lambda r: abs(r["error_pct"]))
+    heading = (f"## Run {number}: {within} of {len(rows)} within ±{result['goal_pct']:g} %"
+               f" (largest error {worst['error_pct']:+.1f} %, x{worst['throttle']:g}"
+               f" {worst['model']}@{worst['input_size']}); {result['generated']},"
+               f" {result['wall_s']:.0f} s, commit {result.get('commit', 'unknown')},"
+               f" {result['repeats']} runs per workload")
+    section = "\n".join([heading, "", *result_table(result)])
+    write_atomic(path, (text.rstrip("\n") + "\n\n" + section + "\n").encode("utf-8"))
+    return number
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=ROOT / "bench")
     parser.add_argument("--throttles", default="2,4,6",
                         help="DevTools CPU slow-downs, one web phone each (default 2,4,6)")
     parser.add_argument("--repeats", type=int, default=5, help="web runs per workload")
+    parser.add_argument("--history", type=Path,
+                        help="append this run's table to this markdown file (make bench:"
+                             " bench/mobile_calibration_runs.md), numbered after the runs"
+                             " already there")
     parser.add_argument("--reuse", action="store_true",
                         help="keep web runs whose report a previous bench left in OUT")
     args = parser.parse_args(argv)
@@ -170,13 +240,15 @@ def main(argv: list[str] | None = None) -> int:
     if args.repeats < 2 or any(t < 1 for t in throttles):  # parser.error: one line, exit 2
         parser.error("--repeats must be at least 2 (the measured interval needs two runs) and"
                      " every --throttles value at least 1")
+    if args.history and not args.history.parent.is_dir():  # found now, not after the runs
+        parser.error(f"--history: {args.history.parent} is not a folder")
     started = time.monotonic()
     with AppiumServer(log_path=args.out / "mobile-runs" / "appium.log") as server:
         runs = measure(server, throttles, args.repeats, args.out)
     phones = [phone(t, *runs[t], args.out) for t in throttles]
     rows = [row for p in phones for row in p["rows"]]
     result = {
-        "generated": _dt.datetime.now().isoformat(timespec="seconds"),
+        "generated": _dt.datetime.now().isoformat(timespec="seconds"), "commit": _commit(),
         "host": {"machine": platform.machine(), "python": platform.python_version()},
         "repeats": args.repeats, "calibrated_on": CALIBRATE_ON.name, "predicted": PREDICT.name,
         "fit_workloads": [list(w) for w in FIT], "held_out": [list(w) for w in HELD_OUT],
@@ -186,32 +258,17 @@ def main(argv: list[str] | None = None) -> int:
     write_atomic(args.out / "mobile_calibration.json",
                  (json.dumps(result, indent=2) + "\n").encode("utf-8"))
 
-    def interval(values: list | None) -> str:
-        if not values or values[0] is None:
-            return "–"
-        return f"[{values[0]:.2f}, {values[1]:.2f}]"
-
     lines = [f"# Web phones: calibrate on {CALIBRATE_ON.name}, predict {PREDICT.name}", "",
              f"{result['generated']}, {result['wall_s']:.0f} s; fit and check runs interleaved"
              " in rounds.", "",
              f"DevTools CPU throttling x{', x'.join(f'{t:g}' for t in throttles)}; each fitted"
              f" with `arsim calibrate --timing cycle` on {len(FIT)} workloads x {args.repeats}"
-             " runs; display FPS from display timestamps.", "",
-             "| phone | workload | measured FPS (median, 95 % interval, runs) |"
-             " predicted FPS (95 % from the fit) | error |", "|---|---|---|---|---|"]
-    for r in rows:
-        held = " (held out)" if r["held_out"] else ""
-        lines.append(f"| x{r['throttle']:g} | {r['model']}@{r['input_size']}{held} |"
-                     f" {r['measured_fps']:.2f} {interval(r['measured_interval'])}"
-                     f" ({', '.join(f'{x:.2f}' for x in r['measured_runs'])}) |"
-                     f" {r['predicted_fps']:.2f} {interval(r['predicted_interval'])} |"
-                     f" {r['error_pct']:+.1f} %" + (f" ({r['why']})" if r["why"] else "") + " |")
-    for p in phones:
-        lines += [f"- x{p['throttle']:g} fit: {w}" for w in p["fit"]["warnings"]]
-    within = sum(r["within_goal"] for r in rows)
-    lines += ["", f"{within} of {len(rows)} predictions within ±{GOAL_PCT:g} %."]
+             " runs; display FPS from display timestamps.", "", *result_table(result)]
     write_atomic(args.out / "mobile_calibration.md", ("\n".join(lines) + "\n").encode("utf-8"))
     print("\n".join(lines))
+    if args.history:
+        append_history(args.history, result)
+        print(f"appended to {args.history}", file=sys.stderr)
     return 0 if result["all_within_goal"] else 1
 
 

@@ -355,3 +355,40 @@ def test_the_pixel_cost_goes_into_the_profile_and_the_cost_model(tmp_path):
     before = CostModel(plain, "wasm").inference_ms(1e9, input_pixels=65536)
     after = CostModel(profile, "wasm").inference_ms(1e9, input_pixels=65536)
     assert after - before == pytest.approx(800e-6 * 65536)
+
+
+def _fidelity_bench():
+    """bench/mobile_calibration.py, loaded from its path (bench/ is no package)."""
+    import importlib.util
+
+    path = Path(__file__).resolve().parents[1] / "bench" / "mobile_calibration.py"
+    spec = importlib.util.spec_from_file_location("mobile_calibration", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_the_fidelity_bench_appends_each_run_to_its_history(tmp_path):
+    """--history: each run of the bench becomes the next numbered section, with its commit
+    and its worst row; the earlier sections stay as they were. The result is the last real
+    bench run this repository holds."""
+    import copy
+
+    bench = _fidelity_bench()
+    result = json.loads((Path(bench.ROOT) / "bench" / "mobile_calibration.json").read_text())
+    history = tmp_path / "runs.md"
+    assert bench.append_history(history, {**result, "commit": "abc1234"}) == 1
+    first = history.read_text()
+    missed = copy.deepcopy(result)
+    row = missed["phones"][1]["rows"][0]
+    row.update(error_pct=-12.5, within_goal=False, why="a model error")
+    assert bench.append_history(history, missed) == 2
+    text = history.read_text()
+    assert text.startswith(first) and text.startswith("# Runs of the web-phone fidelity check")
+    sections = text.split("\n## Run ")[1:]
+    assert sections[0].startswith("1: 15 of 15 within ±10 %") and "commit abc1234" in sections[0]
+    rows = len(result["phones"]) * len(result["phones"][0]["rows"])
+    assert sections[1].startswith(f"2: {rows - 1} of {rows} within ±10 % (largest error -12.5 %,"
+                                  f" x{row['throttle']:g} {row['model']}@{row['input_size']})")
+    assert "-12.5 % (a model error) |" in sections[1]
+    assert sum(line.startswith("| x") for line in sections[1].splitlines()) == rows
