@@ -242,13 +242,13 @@ def main(argv: list[str] | None = None) -> int:
                      " every --throttles value at least 1")
     if args.history and not args.history.parent.is_dir():  # found now, not after the runs
         parser.error(f"--history: {args.history.parent} is not a folder")
-    started = time.monotonic()
+    started, commit = time.monotonic(), _commit()  # the code measured, not edits made meanwhile
     with AppiumServer(log_path=args.out / "mobile-runs" / "appium.log") as server:
         runs = measure(server, throttles, args.repeats, args.out)
     phones = [phone(t, *runs[t], args.out) for t in throttles]
     rows = [row for p in phones for row in p["rows"]]
     result = {
-        "generated": _dt.datetime.now().isoformat(timespec="seconds"), "commit": _commit(),
+        "generated": _dt.datetime.now().isoformat(timespec="seconds"), "commit": commit,
         "host": {"machine": platform.machine(), "python": platform.python_version()},
         "repeats": args.repeats, "calibrated_on": CALIBRATE_ON.name, "predicted": PREDICT.name,
         "fit_workloads": [list(w) for w in FIT], "held_out": [list(w) for w in HELD_OUT],
