@@ -66,7 +66,11 @@ def container_frame_count(path: Path) -> int | None:
     an edit list that is absent or a single edit from media time 0 at rate 1 covering the
     whole track (an iPhone clip whose edit ends before its last sample shows one frame fewer
     than it holds), not fragmented (``mvex``), and boxes that end exactly at the end of the
-    file (a truncated file is decoded). Other containers (AVI, MKV, WebM) return None."""
+    file (a truncated file is decoded). Other containers (AVI, MKV, WebM) return None.
+
+    Why not PyAV's ``stream.frames``: it is FFmpeg's ``nb_frames``, the raw sample count, and
+    ignores the edit list (5 for tests/data/real/phone-video/dolbyVision-hdr.MOV, whose
+    decoder shows 4); what this adds is the judgement of when the table can be trusted."""
     try:
         with open(path, "rb") as f:
             size = os.fstat(f.fileno()).st_size
