@@ -8,8 +8,9 @@ repeating them; with a disk cache, groups in other processes and later matrices 
 Executors (``--executor``):
 - ``local`` (default): the groups over a process pool sized to the cores, each worker's ONNX
   Runtime threads set so that the pool does not oversubscribe (a single group runs in this
-  process). A worker that dies takes its group's unfinished runs with it; they are run once
-  more in a fresh pool, and reported as errors if they fail again.
+  process). Each run's record comes back as the run ends (progress per run). A worker that
+  dies takes its group's unfinished runs with it; they are run once more in a fresh pool,
+  and reported as errors if they fail again.
 - ``ray`` (simulator/matrix_ray.py): the same groups as tasks of Ray actors on a cluster.
 
 Every run writes its usual ``report.json``/``.html``/``junit.xml`` to
@@ -21,9 +22,11 @@ so that two executors' summaries compare equal (``comparable``).
 
 from __future__ import annotations
 
+import contextlib
 import html
 import json
 import os
+import queue
 import sys
 import time
 import xml.etree.ElementTree as ET
@@ -225,26 +228,48 @@ class LocalExecutor:
             for group in todo:
                 run_group(group, str(out), options, threads, on_record)
             return
-        lost = self._pool(todo, out, options, processes, threads, on_record)
-        if lost:  # once more, in a fresh pool
+        recorded: set[MatrixRun] = set()
+
+        def record_once(record: RunRecord) -> None:
+            # a run's record comes as it ends and again with its group's result
+            if record.run not in recorded:
+                recorded.add(record.run)
+                on_record(record)
+
+        lost = self._pool(todo, out, options, processes, threads, record_once)
+        # once more, in a fresh pool: the runs a dead worker had not finished
+        lost = [unfinished for g in lost if (unfinished := [r for r in g if r not in recorded])]
+        if lost:
             lost = self._pool(lost, out, options, processes, threads,
-                              lambda record: on_record(replace(record, attempts=2)))
-        for run in (r for g in lost for r in g):
+                              lambda record: record_once(replace(record, attempts=2)))
+        for run in (r for g in lost for r in g if r not in recorded):
             on_record(RunRecord(run, "error", error="its worker process died twice",
                                 attempts=2))
 
     @staticmethod
     def _pool(todo: list[list[MatrixRun]], out: Path, options: MatrixOptions, processes: int,
               threads: int, on_record: Callable[[RunRecord], None]) -> list[list[MatrixRun]]:
-        """Run ``todo``; returns the groups whose worker died (a group's records come back
-        when the whole group is done)."""
+        """Run ``todo``; returns the groups whose worker died. Each run's record comes back
+        as the run ends, through a queue (progress per run, not per group), and again with
+        its group's result (a record the queue lost is still counted)."""
         lost = []
-        pool = ProcessPoolExecutor(processes, mp_context=get_context("spawn"))
+        context = get_context("spawn")
+        finished = context.Queue()
+        pool = ProcessPoolExecutor(processes, mp_context=context,
+                                   initializer=_report_runs_to, initargs=(finished,))
+
+        def drain() -> None:
+            with contextlib.suppress(queue.Empty):
+                while True:
+                    on_record(finished.get_nowait())
+
         try:
-            futures = {pool.submit(run_group, g, str(out), options, threads): g for g in todo}
+            futures = {pool.submit(_run_group_reporting, g, str(out), options, threads): g
+                       for g in todo}
             pending = set(futures)
             while pending:
-                done, pending = wait(pending, return_when=FIRST_COMPLETED)
+                done, pending = wait(pending, timeout=0.25, return_when=FIRST_COMPLETED)
+                drain()
                 for future in done:
                     try:
                         group_records = future.result()
@@ -260,8 +285,23 @@ class LocalExecutor:
                 process.terminate()
             pool.shutdown(wait=True, cancel_futures=True)
             raise
+        finally:
+            finished.close()
         pool.shutdown(wait=True)
         return lost
+
+
+_finished_runs = None  # in a pool worker: the queue its run records go to as each run ends
+
+
+def _report_runs_to(finished) -> None:
+    global _finished_runs
+    _finished_runs = finished
+
+
+def _run_group_reporting(group: Sequence[MatrixRun], out: str, options: MatrixOptions,
+                         threads: int) -> list[RunRecord]:
+    return run_group(group, out, options, threads, _finished_runs.put)
 
 
 # --- the summary ---------------------------------------------------------------------------

@@ -114,6 +114,32 @@ def test_pool_equals_serial_and_reuses_work(tmp_path: Path) -> None:
             assert cache["stylized"]["misses"] == 0 and cache["decoded"]["misses"] == 0
 
 
+@pytest.mark.slow
+def test_a_pool_reports_each_run_as_it_ends(tmp_path: Path) -> None:
+    """Progress per run, not per group: a group's first run is reported while the group's
+    later runs have not finished yet (they used to come back together, at the group's end)."""
+    scenarios = [str(make_scenario(tmp_path / name, frames=120, width=160, height=96))
+                 for name in ("one", "two")]
+    runs = matrix.plan(scenarios, ["redmi-note-10", "iphone-se-2020", "ipad-pro-m1"],
+                       ["toon-classic"], [])
+    out = tmp_path / "m"
+    reported = []
+
+    def progress(record: matrix.RunRecord, done: int, total: int) -> None:
+        group = [r for r in runs if r.scenario == record.run.scenario]
+        later = group[group.index(record.run) + 1:]
+        reported.append((record.run, sum((out / r.folder / "report.json").is_file()
+                                         for r in later)))
+
+    summary, _ = matrix.run_matrix(runs, out, matrix.MatrixOptions(cache=False),
+                                   matrix.LocalExecutor(2), progress)
+    assert summary.complete and sorted(r.run.folder for r in summary.runs) == \
+        sorted(r.folder for r in runs)
+    assert sorted(run.folder for run, _ in reported) == sorted(r.folder for r in runs)
+    firsts = {scenario: next(r for r in runs if r.scenario == scenario) for scenario in scenarios}
+    assert [done_later for run, done_later in reported if run in firsts.values()] == [0, 0]
+
+
 def _processes() -> list[tuple[int, int, bytes]]:
     """(pid, parent pid, command line) of every process that is still there."""
     found = []
@@ -160,6 +186,40 @@ def test_a_pool_worker_killed_mid_run_is_retried(tmp_path: Path) -> None:
 # --- a real local Ray cluster: `ray start --head` and a worker node ---------------------------
 
 RAY = shutil.which("ray", path=str(Path(sys.executable).parent))
+
+
+@pytest.mark.slow
+def test_sigterm_stops_a_pool_matrix_with_its_finished_runs_and_no_worker_left(
+    tmp_path: Path
+) -> None:
+    """SIGTERM after the first run is reported: exit 143, the summary holds what finished,
+    marked incomplete, and no pool worker outlives the matrix."""
+    scenarios = [str(make_scenario(tmp_path / name, frames=60, width=160, height=96))
+                 for name in ("one", "two")]
+    out = tmp_path / "m"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "simulator", "matrix", *scenarios, "--device", "redmi-note-10",
+         "--device", "iphone-se-2020", "--device", "ipad-pro-m1", "--workers", "2",
+         "--no-cache", "--out", str(out)],
+        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert process.stderr is not None
+        first = process.stderr.readline()
+        assert first.startswith("matrix: 1/6 "), first
+        workers = [pid for pid, parent, cmdline in _processes()
+                   if parent == process.pid and b"spawn_main" in cmdline]
+        os.kill(process.pid, signal.SIGTERM)
+        _, stderr = process.communicate(timeout=120)
+    finally:
+        process.kill()
+    assert process.returncode == 143, stderr
+    assert "Traceback" not in stderr
+    summary = _summary(out)
+    assert summary["complete"] is False
+    assert summary["incomplete_reason"].startswith("terminated (SIGTERM) after ")
+    assert 1 <= len(summary["runs"]) < 6
+    alive = {pid for pid, _, _ in _processes()}
+    assert workers and not alive & set(workers)
 
 
 @pytest.fixture(scope="module")
