@@ -75,3 +75,18 @@ class Leftovers:
 @pytest.fixture
 def leftovers() -> Leftovers:
     return Leftovers()
+
+
+@pytest.fixture(autouse=True)
+def _qt_cycles_freed_on_the_gui_thread(request: pytest.FixtureRequest):
+    """Tests with Qt widgets run as the app does (simulator/app/gui_gc.py): windows left in
+    reference cycles are freed on the GUI thread when the test ends, never by a replay's
+    worker thread during a later test (which crashed the process at random)."""
+    if not {"qtbot", "qapp"} & set(request.fixturenames):
+        yield
+        return
+    from simulator.app.gui_gc import collect_on_gui_thread
+
+    request.getfixturevalue("qapp")
+    with collect_on_gui_thread():
+        yield

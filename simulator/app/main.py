@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 from simulator.errors import InputError
 
 if TYPE_CHECKING:
-    from PyQt6.QtWidgets import QWidget
+    from PyQt6.QtWidgets import QApplication, QWidget
 
     from simulator.app.window import MainWindow
     from simulator.pipeline.settings import PipelineSettings
@@ -127,12 +127,22 @@ def run_gui(scenario: str | None, *, screenshot: Path | None = None, frames: int
     if scenario is None and isinstance(live, str):
         scenario = live
     prepare_qt_environment(offscreen=screenshot is not None)
-    from PyQt6.QtCore import QTimer
     from PyQt6.QtWidgets import QApplication
+
+    from simulator.app.gui_gc import collect_on_gui_thread
+
+    app = QApplication.instance() or QApplication([sys.argv[0], "-style", "Fusion"])
+    with collect_on_gui_thread():  # Qt objects in cycles are freed on this thread only
+        return _run_app(app, scenario, screenshot, frames, live, b_pipeline, compare_settings)
+
+
+def _run_app(app: QApplication, scenario: str | None, screenshot: Path | None, frames: int,
+             live: int | str | None, b_pipeline: PipelineSettings | None,
+             compare_settings: Path | None) -> int:
+    from PyQt6.QtCore import QTimer
 
     from simulator.app.window import MainWindow
 
-    app = QApplication.instance() or QApplication([sys.argv[0], "-style", "Fusion"])
     if screenshot is None:  # interactive: signals close the window from the start
         shown: list[MainWindow] = []
         with _close_on_signals(shown) as received:
