@@ -38,8 +38,10 @@ from pathlib import Path
 
 from simulator.compare import compare_reports, repeat_stats, write_compare_html
 from simulator.device.calibrate import calibrate_profile
+from simulator.errors import OutputError
 from simulator.mobile.appium_server import AppiumServer
 from simulator.mobile.harness import DeviceRunRequest, run_device
+from simulator.output_paths import prepare_output_dir, prepare_output_file, writing
 from simulator.progress import Progress
 from simulator.report.json_report import write_atomic
 from simulator.run import RunSettings, run_scenario
@@ -119,7 +121,8 @@ def phone(throttle: float, fit_reports: list[Path],
     work = out / "mobile-runs" / f"x{throttle:g}"
     text, summary = calibrate_profile(fit_reports, "web-chromium", timing="cycle")
     fitted = out / f"web-x{throttle:g}-fitted.toml"
-    write_atomic(fitted, text.encode("utf-8"))
+    with writing(fitted):
+        write_atomic(fitted, text.encode("utf-8"))
     rows = []
     for (model, size), measured_paths in checks.items():
         settings = RunSettings(device=str(fitted), backend="wasm", model=model,
@@ -214,7 +217,8 @@ def append_history(path: Path, result: dict) -> int:
                f" {result['wall_s']:.0f} s, commit {result.get('commit', 'unknown')},"
                f" {result['repeats']} runs per workload")
     section = "\n".join([heading, "", *result_table(result)])
-    write_atomic(path, (text.rstrip("\n") + "\n\n" + section + "\n").encode("utf-8"))
+    with writing(path):
+        write_atomic(path, (text.rstrip("\n") + "\n\n" + section + "\n").encode("utf-8"))
     return number
 
 
@@ -240,8 +244,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.repeats < 2 or any(t < 1 for t in throttles):  # parser.error: one line, exit 2
         parser.error("--repeats must be at least 2 (the measured interval needs two runs) and"
                      " every --throttles value at least 1")
-    if args.history and not args.history.parent.is_dir():  # found now, not after the runs
-        parser.error(f"--history: {args.history.parent} is not a folder")
+    # an unwritable output is found now, not after half an hour of runs
+    prepare_output_dir(args.out)
+    if args.history:
+        prepare_output_file(args.history, "--history")
     started, commit = time.monotonic(), _commit()  # the code measured, not edits made meanwhile
     with AppiumServer(log_path=args.out / "mobile-runs" / "appium.log") as server:
         runs = measure(server, throttles, args.repeats, args.out)
@@ -255,8 +261,9 @@ def main(argv: list[str] | None = None) -> int:
         "phones": phones, "goal_pct": GOAL_PCT, "wall_s": round(time.monotonic() - started),
         "all_within_goal": all(r["within_goal"] for r in rows),
     }
-    write_atomic(args.out / "mobile_calibration.json",
-                 (json.dumps(result, indent=2) + "\n").encode("utf-8"))
+    with writing(args.out / "mobile_calibration.json"):
+        write_atomic(args.out / "mobile_calibration.json",
+                     (json.dumps(result, indent=2) + "\n").encode("utf-8"))
 
     lines = [f"# Web phones: calibrate on {CALIBRATE_ON.name}, predict {PREDICT.name}", "",
              f"{result['generated']}, {result['wall_s']:.0f} s; fit and check runs interleaved"
@@ -264,7 +271,9 @@ def main(argv: list[str] | None = None) -> int:
              f"DevTools CPU throttling x{', x'.join(f'{t:g}' for t in throttles)}; each fitted"
              f" with `arsim calibrate --timing cycle` on {len(FIT)} workloads x {args.repeats}"
              " runs; display FPS from display timestamps.", "", *result_table(result)]
-    write_atomic(args.out / "mobile_calibration.md", ("\n".join(lines) + "\n").encode("utf-8"))
+    with writing(args.out / "mobile_calibration.md"):
+        write_atomic(args.out / "mobile_calibration.md",
+                     ("\n".join(lines) + "\n").encode("utf-8"))
     print("\n".join(lines))
     if args.history:
         append_history(args.history, result)
@@ -276,6 +285,9 @@ if __name__ == "__main__":
     with terminate_as_interrupt():  # SIGTERM too stops Appium and the browser it started
         try:
             sys.exit(main())
+        except OutputError as failed:  # one line and exit 4, never 1 (a missed goal)
+            print(f"mobile_calibration: error: {failed}", file=sys.stderr)
+            sys.exit(4)
         except KeyboardInterrupt as stop:
             print(f"mobile_calibration: {reason(stop)}; the web runs done so far stay"
                   " (--reuse keeps them)", file=sys.stderr)

@@ -392,3 +392,20 @@ def test_the_fidelity_bench_appends_each_run_to_its_history(tmp_path):
                                   f" x{row['throttle']:g} {row['model']}@{row['input_size']})")
     assert "-12.5 % (a model error) |" in sections[1]
     assert sum(line.startswith("| x") for line in sections[1].splitlines()) == rows
+
+
+@pytest.mark.parametrize("flag", ["--out", "--history"])
+def test_the_fidelity_bench_refuses_an_unwritable_output_before_any_run(
+    tmp_path, monkeypatch, flag
+):
+    """Half an hour of web runs is never lost to a bad path given at the start: the bench
+    stops at once (OutputError: one line and exit 4 from its __main__), no Appium started."""
+    from simulator.errors import OutputError
+
+    bench = _fidelity_bench()
+    monkeypatch.setattr(bench, "AppiumServer", lambda *a, **k: pytest.fail("runs started"))
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    args = ["--out", str(tmp_path / "out")] + [flag, str(blocker / "below")]
+    with pytest.raises(OutputError, match=flag):
+        bench.main(args)
