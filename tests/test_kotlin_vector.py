@@ -71,7 +71,7 @@ def test_a_wrong_expected_value_fails_the_kotlin_check(
     bad.write_text(json.dumps(vector))
 
     done = run_check(bad)
-    assert done.returncode != 0, done.stdout + done.stderr
+    assert done.returncode == 1, done.stdout + done.stderr  # the code failed: not 2
     assert "FAIL MetricsVectorTest" in done.stdout, done.stdout
     assert f"{case['name']}: metrics.display_fps" in done.stderr, done.stderr
     # only the vector changed: the other tests still pass, the classes of the first run are reused

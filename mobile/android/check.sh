@@ -12,7 +12,8 @@
 #                         `arsim.metricsVector` system property as app/build.gradle.kts does.
 # Compiled classes are kept in mobile/.kotlin/classes with a stamp (hash of the sources, the
 # compiler version and the class path): an unchanged tree runs the tests without recompiling.
-# Output: one line per test class (and the failures); exit 1 on a compile error or a failed test.
+# Output: one line per test class (and the failures). Exit 0 all passed, 1 a compile error or a
+# failed test, 2 the check could not run (no JDK, no npm, a missing package): never 1 for that.
 set -euo pipefail
 
 KOTLIN_VERSION=2.4.20
@@ -36,7 +37,8 @@ HAMCREST=/usr/share/java/hamcrest.jar
 ORG_JSON=/usr/share/java/com.android.json.jar # Android's org.json (AOSP libcore rewrite)
 
 say() { echo "kotlin-check: $*"; }
-die() { echo "kotlin-check: $*" >&2; exit 1; }
+die() { echo "kotlin-check: $*" >&2; exit 2; }  # the check could not run
+fail() { echo "kotlin-check: $*" >&2; exit 1; }  # the code failed it
 
 command -v java >/dev/null || die "java not found (install a JDK 17, Debian: openjdk-17-jdk-headless)"
 
@@ -95,7 +97,7 @@ if [ "$(cat "$STAMP" 2>/dev/null)" != "$stamp" ]; then
             -language-version "$KOTLIN_LEVEL" -api-version "$KOTLIN_LEVEL" \
             "${sources[@]}" >"$work/log" 2>&1; then
         cat "$work/log" >&2
-        die "compile failed"
+        fail "compile failed"
     fi
     # warnings (e.g. the deprecation of language version $KOTLIN_LEVEL) are not errors; show
     # any that point at our sources

@@ -12,7 +12,8 @@
 #   ARSIM_METRICS_VECTOR  the vector to check against (default mobile/test-vectors/metrics-vector.json)
 #   ARSIM_SWIFT_ROOT      where the root is kept (default mobile/.swift-root)
 #   ARSIM_DEBIAN_MIRROR   Debian mirror for debootstrap (default http://deb.debian.org/debian)
-# Exit 0 only when everything compiled and every test ran and passed (a skipped test fails).
+# Exit 0 only when everything compiled and every test ran and passed; 1 a compile error, a
+# failed or skipped test, or no test run; 2 a missing prerequisite; 3 the root could not run.
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -147,7 +148,7 @@ wait $! || rc=$?
 
 summary="$(grep -E '^[[:space:]]*Executed [0-9]+ tests?' "$log" | tail -n 1 | sed 's/^[[:space:]]*//' || true)"
 if [ "$rc" = 2 ]; then
-    say "FAILED: could not run in the root $rootfs (log $log)"; exit 1
+    say "error: could not run in the root $rootfs (log $log)"; exit 3
 elif [ "$rc" = 3 ]; then
     say "FAILED: swift build (compile errors above; log $log)"; exit 1
 elif [ "$rc" != 0 ]; then
