@@ -406,6 +406,6 @@ def test_the_fidelity_bench_refuses_an_unwritable_output_before_any_run(
     monkeypatch.setattr(bench, "AppiumServer", lambda *a, **k: pytest.fail("runs started"))
     blocker = tmp_path / "a-file"
     blocker.write_text("")
-    args = ["--out", str(tmp_path / "out")] + [flag, str(blocker / "below")]
+    args = ["--out", str(tmp_path / "out"), flag, str(blocker / "below")]  # the last --out wins
     with pytest.raises(OutputError, match=flag):
         bench.main(args)
